@@ -1,0 +1,39 @@
+"""Shared fixtures: an isolated data/runs dir per test and a tiny EMNIST prepared from a fixture."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED_FONTS = SHARED / "fonts"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in a temp dir with textrec's data and runs redirected there."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TEXTREC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TEXTREC_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def emnist_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from emnist_fixture import make_emnist_matlab_zip
+
+    path = tmp_path_factory.mktemp("emnist") / "matlab.zip"
+    return make_emnist_matlab_zip(path, n_per_class_train=8, n_per_class_test=3)
+
+
+@pytest.fixture(scope="session")
+def shared_fonts() -> Path:
+    if not SHARED_FONTS.is_dir():
+        pytest.fail(f"../shared/fonts is missing (expected at {SHARED_FONTS}); tests need it")
+    return SHARED_FONTS

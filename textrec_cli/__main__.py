@@ -1,0 +1,3 @@
+from textrec_cli.cli import main
+
+main()

@@ -1,0 +1,22 @@
+"""The typed records that flow from inference to the CLI's JSON (and later the API and reports)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Prediction:
+    file: str
+    text: str
+    confidence: float
+    mode: str  # "char" | "line" | "page"
+    model_version: str = ""
+    alternatives: list[tuple[str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        payload = asdict(self)
+        payload["confidence"] = round(float(self.confidence), 6)
+        payload["alternatives"] = [[t, round(float(p), 6)] for t, p in self.alternatives]
+        return payload

@@ -1,0 +1,13 @@
+"""One exception type for every failure a user can cause, so the CLI can print it as one line."""
+
+
+class TextrecError(Exception):
+    """A user-facing error: bad input, missing file, failed download. Message is one line."""
+
+    exit_code = 1
+
+
+class InputError(TextrecError):
+    """The input (image, archive, model file) is unreadable or out of bounds."""
+
+    exit_code = 2

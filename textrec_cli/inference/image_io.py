@@ -1,0 +1,49 @@
+"""Open user images defensively: every way a file can be wrong becomes one clear InputError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from textrec_cli import settings
+from textrec_cli.errors import InputError
+
+# textrec checks the pixel count itself from the header (below, with a clear message); PIL's own
+# bomb check would fire first with a generic one.
+Image.MAX_IMAGE_PIXELS = None
+
+
+def load_image(
+    path: str | Path, max_pixels: int | None = None, max_bytes: int | None = None
+) -> Image.Image:
+    """Decode an image file fully (so truncation is caught here, not inside the model)."""
+    path = Path(path)
+    max_pixels = max_pixels or settings.MAX_IMAGE_PIXELS
+    max_bytes = max_bytes or settings.MAX_IMAGE_BYTES
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError(f"{path}: empty file")
+    if size > max_bytes:
+        raise InputError(f"{path}: file is {size} bytes, over the {max_bytes}-byte limit")
+    try:
+        image = Image.open(path)
+        width, height = image.size  # read from the header, before decoding any pixels
+        if width * height > max_pixels:
+            raise InputError(
+                f"{path}: image is {width}x{height} pixels, over the {max_pixels}-pixel limit"
+            )
+        image.load()
+    except InputError:
+        raise
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image file (or an unsupported format)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{path}: truncated or corrupt image ({exc})") from None
+    if width == 0 or height == 0:
+        raise InputError(f"{path}: image has no pixels")
+    return image

@@ -1,0 +1,26 @@
+"""Model registry: adding an architecture is one file with `build(...)` and one line here.
+
+Every builder takes (input_shape, num_classes, **options) and returns an uncompiled keras.Model
+built only from keras.layers / keras.ops, so it runs on any Keras 3 backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from textrec_cli.errors import TextrecError
+
+MODELS: dict[str, str] = {
+    "mlp": "textrec_cli.models.mlp",
+    "lenet": "textrec_cli.models.lenet",
+    "cnn": "textrec_cli.models.cnn",
+}
+
+
+def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, **options: Any):
+    """Instantiate a registered architecture by name."""
+    if name not in MODELS:
+        raise TextrecError(f"unknown model {name!r}; choose from: {', '.join(sorted(MODELS))}")
+    module = importlib.import_module(MODELS[name])
+    return module.build(tuple(input_shape), num_classes, **options)

@@ -1,0 +1,32 @@
+"""Where textrec keeps its files. Environment variables win so tests and DVC can redirect them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+ASSETS_DIR = PACKAGE_DIR / "assets"
+BUNDLED_CHAR_MODEL = ASSETS_DIR / "models" / "char_cnn"
+
+# Images larger than this are refused before decoding (a 20000x20000 PNG would need 400 MB).
+MAX_IMAGE_PIXELS = int(os.environ.get("TEXTREC_MAX_IMAGE_PIXELS", 40_000_000))
+MAX_IMAGE_BYTES = int(os.environ.get("TEXTREC_MAX_IMAGE_BYTES", 50 * 1024 * 1024))
+
+
+def data_dir() -> Path:
+    """Root for raw downloads and processed datasets (default ./data, like a DVC project)."""
+    return Path(os.environ.get("TEXTREC_DATA_DIR", "data"))
+
+
+def runs_dir() -> Path:
+    return Path(os.environ.get("TEXTREC_RUNS_DIR", "runs"))
+
+
+def fonts_dir() -> Path | None:
+    """Handwriting fonts for synthesis: $TEXTREC_FONTS_DIR, ./fonts, or ../shared/fonts."""
+    candidates = [os.environ.get("TEXTREC_FONTS_DIR"), "fonts", "../shared/fonts"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return None

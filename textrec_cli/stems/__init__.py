@@ -1,0 +1,1 @@
+"""Preprocessing shared by datasets, training and inference: one input format per model kind."""
