@@ -37,3 +37,12 @@ def shared_fonts() -> Path:
     if not SHARED_FONTS.is_dir():
         pytest.fail(f"../shared/fonts is missing (expected at {SHARED_FONTS}); tests need it")
     return SHARED_FONTS
+
+
+@pytest.fixture
+def shared_corpus(monkeypatch: pytest.MonkeyPatch) -> Path:
+    corpus = SHARED / "corpus"
+    if not corpus.is_dir():
+        pytest.fail(f"../shared/corpus is missing (expected at {corpus}); tests need it")
+    monkeypatch.setenv("TEXTREC_CORPUS_DIR", str(corpus))
+    return corpus

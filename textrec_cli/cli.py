@@ -76,25 +76,60 @@ def _main(
 @app.command()
 @user_errors
 def download(
-    dataset: Annotated[str, typer.Argument(help="Dataset to fetch: emnist.")],
+    dataset: Annotated[str, typer.Argument(help="emnist, iam, or corpus (text for synthesis).")],
     source: Annotated[
         Path | None,
-        typer.Option("--from", help="Use this archive on disk instead of the network."),
+        typer.Option("--from", help="Use this archive (or IAM folder) instead of the network."),
     ] = None,
     subset: Annotated[str, typer.Option(help="EMNIST subset: byclass, balanced, …")] = "byclass",
+    name: Annotated[str, typer.Option(help="corpus: brown, inaugural or state_union.")] = "brown",
     data_dir: DataDir = None,
 ) -> None:
-    """Download a dataset (checksum-verified, resumable) and process it into HDF5."""
-    from textrec_cli.data import dataset_module
-
+    """Download a dataset (checksum-verified, resumable) and process it."""
     data_dir = data_dir or settings.data_dir()
-    if dataset == "synthetic_chars":
-        raise TextrecError("synthetic_chars is rendered locally: run `textrec synth-chars`")
-    module = dataset_module(dataset)
-    if not hasattr(module, "raw_path"):
-        raise TextrecError(f"dataset {dataset!r} has nothing to download")
-    path = module.prepare(data_dir, source=source, subset=subset)
+    if dataset == "emnist":
+        from textrec_cli.data import emnist
+
+        path = emnist.prepare(data_dir, source=source, subset=subset)
+    elif dataset in ("iam", "iam_lines"):
+        from textrec_cli.data import iam
+
+        path = iam.prepare(data_dir, source=source)
+    elif dataset == "corpus":
+        from textrec_cli.data import corpus
+
+        path = corpus.download_corpus(name, data_dir, source=source)
+    elif dataset in ("synthetic_chars", "emnist_lines", "synthetic_handwriting"):
+        raise TextrecError(
+            f"{dataset} is made locally: `textrec synth-chars` / `textrec synth-lines` "
+            "(synthetic_handwriting is generated during training)"
+        )
+    else:
+        raise TextrecError(f"unknown dataset {dataset!r}; choose emnist, iam or corpus")
     err.print(f"[green]✓[/green] {dataset} ready: {path}")
+
+
+@app.command("synth-lines")
+@user_errors
+def synth_lines(
+    count: Annotated[int, typer.Option(help="Lines in all (80/10/10 train/val/test).")] = 10000,
+    max_length: Annotated[int, typer.Option(help="Characters per line at most.")] = 32,
+    seed: int = 0,
+    char_dataset: Annotated[
+        str, typer.Option(help="Glyph source: emnist or synthetic_chars.")
+    ] = "synthetic_chars",
+    data_dir: DataDir = None,
+) -> None:
+    """Build EMNIST Lines: corpus sentences drawn glyph by glyph from a character dataset."""
+    from textrec_cli.data import emnist_lines
+
+    if count < 1 or max_length < 1:
+        raise TextrecError("--count and --max-length must be positive")
+    path = emnist_lines.prepare(
+        data_dir or settings.data_dir(), char_dataset=char_dataset, count=count,
+        max_length=max_length, seed=seed,
+    )  # fmt: skip
+    err.print(f"[green]✓[/green] emnist_lines ready: {path}")
 
 
 @app.command("synth-chars")
@@ -118,51 +153,104 @@ def synth_chars(
     err.print(f"[green]✓[/green] synthetic_chars ready: {path}")
 
 
+def _parse_mix(mix: str | None, dataset: str) -> dict[str, float]:
+    """`--mix synthetic_handwriting=0.35,real_lines=0.65`; a single dataset is weight 1."""
+    if dataset != "mix":
+        return {dataset: 1.0}
+    if not mix:
+        return {"synthetic_handwriting": 0.35, "real_lines": 0.65}
+    weights = {}
+    for part in mix.split(","):
+        name, _, value = part.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise TextrecError(f"--mix entries look like name=weight, got {part!r}") from None
+    return weights
+
+
 @app.command()
 @user_errors
 def train(
-    model: Annotated[str, typer.Option(help="Architecture: mlp, lenet, cnn.")] = "cnn",
-    dataset: Annotated[str, typer.Option(help="emnist or synthetic_chars.")] = "synthetic_chars",
+    model: Annotated[
+        str, typer.Option(help="mlp, lenet, cnn (characters); line_cnn, crnn (lines).")
+    ] = "cnn",
+    dataset: Annotated[
+        str,
+        typer.Option(
+            help="Characters: emnist, synthetic_chars. Lines: synthetic_handwriting, real_lines, "
+            "emnist_lines, iam_lines, or mix (see --mix)."
+        ),
+    ] = "synthetic_chars",
     epochs: int = 10,
-    batch_size: int = 128,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (cosine decay).")] = 2e-3,
-    balance: Annotated[str, typer.Option(help="sampling | weights | none")] = "sampling",
+    batch_size: Annotated[int | None, typer.Option(help="Default 128 (chars), 32 (lines).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate (cosine decay).")] = None,
+    balance: Annotated[str, typer.Option(help="Chars: sampling | weights | none")] = "sampling",
     augment: Annotated[float, typer.Option(help="Augmentation strength, 0 = off.")] = 1.0,
     patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = 4,
     seed: int = 0,
     max_train_samples: Annotated[int | None, typer.Option(help="Subsample training set.")] = None,
+    lines_dir: Annotated[
+        list[Path] | None, typer.Option(help="Lines: folder with labels.tsv (repeatable).")
+    ] = None,
+    mix: Annotated[
+        str | None,
+        typer.Option(help="Lines: weights, e.g. synthetic_handwriting=0.35,real_lines=0.65"),
+    ] = None,
+    steps_per_epoch: Annotated[int, typer.Option(help="Lines: batches per epoch.")] = 200,
+    curriculum_epochs: Annotated[
+        int, typer.Option(help="Lines: synthetic-first warm-in epochs.")
+    ] = 0,
+    time_budget: Annotated[
+        float | None,
+        typer.Option(help="Lines: train for this many seconds (LR decays to the end)."),
+    ] = None,
+    val_lines: Annotated[int, typer.Option(help="Lines: validation lines per source.")] = 400,
+    fonts_dir: Annotated[Path | None, typer.Option(help="Fonts for synthetic data.")] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Lines: continue from OUTPUT/checkpoints/last.keras.")
+    ] = False,
     output: Annotated[Path | None, typer.Option(help="Run directory.")] = None,
     wandb: Annotated[bool, typer.Option("--wandb/--no-wandb", help="Log to W&B.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Train a character model; saves model + metadata into a run directory."""
-    from textrec_cli.training.train import TrainConfig
-    from textrec_cli.training.train import train as run_training
+    """Train a model; saves model + metadata into a run directory."""
+    from textrec_cli.models import LINE_MODELS
 
-    if balance not in ("sampling", "weights", "none"):
-        raise TextrecError(f"--balance must be sampling, weights or none, not {balance!r}")
-    if epochs < 1 or batch_size < 1:
+    if epochs < 1 or (batch_size is not None and batch_size < 1):
         raise TextrecError("--epochs and --batch-size must be positive")
-    config = TrainConfig(
-        model=model,
-        dataset=dataset,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=lr,
-        balance=balance,
-        augment=augment,
-        patience=patience,
-        seed=seed,
-        max_train_samples=max_train_samples,
-    )
     run_dir = output or settings.runs_dir() / f"{model}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    result = run_training(config, data_dir or settings.data_dir(), run_dir, use_wandb=wandb)
-    if as_json:
-        print(json.dumps({"run_dir": str(result.run_dir), "metrics": result.metrics}))
+    data_dir = data_dir or settings.data_dir()
+    if model in LINE_MODELS:
+        from textrec_cli.training.line_train import LineTrainConfig, train_lines
+
+        config = LineTrainConfig(
+            model=model, mix=_parse_mix(mix, dataset), lines_dirs=[str(p) for p in lines_dir or []],
+            epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size or 32,
+            learning_rate=lr or 1e-3, augment=augment, patience=patience, seed=seed,
+            curriculum_epochs=curriculum_epochs, time_budget=time_budget, val_lines=val_lines,
+        )  # fmt: skip
+        metrics = train_lines(
+            config, data_dir, run_dir, fonts_dir or settings.fonts_dir(), wandb, resume
+        )
     else:
-        err.print(f"[green]✓[/green] model saved to {result.run_dir}")
-        _print_mapping_table("training result", result.metrics)
+        from textrec_cli.training.train import TrainConfig
+        from textrec_cli.training.train import train as run_training
+
+        if balance not in ("sampling", "weights", "none"):
+            raise TextrecError(f"--balance must be sampling, weights or none, not {balance!r}")
+        config = TrainConfig(
+            model=model, dataset=dataset, epochs=epochs, batch_size=batch_size or 128,
+            learning_rate=lr or 2e-3, balance=balance, augment=augment, patience=patience,
+            seed=seed, max_train_samples=max_train_samples,
+        )  # fmt: skip
+        metrics = run_training(config, data_dir, run_dir, use_wandb=wandb).metrics
+    if as_json:
+        print(json.dumps({"run_dir": str(run_dir), "metrics": metrics}))
+    else:
+        err.print(f"[green]✓[/green] model saved to {run_dir}")
+        _print_mapping_table("training result", metrics)
 
 
 def _print_mapping_table(title: str, values: dict) -> None:
@@ -174,14 +262,30 @@ def _print_mapping_table(title: str, values: dict) -> None:
     out.print(table)
 
 
+LINE_DATASETS = ("real_lines", "synthetic_handwriting", "emnist_lines", "iam_lines")
+
+
 @app.command()
 @user_errors
 def evaluate(
     model: Annotated[
-        Path | None, typer.Argument(help="Model folder (default: the bundled model).")
+        Path | None, typer.Argument(help="Model folder (default: the bundled model for the data).")
     ] = None,
-    dataset: Annotated[str, typer.Option(help="Dataset to score on.")] = "synthetic_chars",
+    dataset: Annotated[
+        str,
+        typer.Option(
+            help="emnist, synthetic_chars, or a line dataset: " + ", ".join(LINE_DATASETS)
+        ),
+    ] = "synthetic_chars",
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    lines_dir: Annotated[
+        list[Path] | None, typer.Option(help="real_lines: folder with labels.tsv (repeatable).")
+    ] = None,
+    fonts_dir: Annotated[Path | None, typer.Option(help="Fonts for synthetic_handwriting.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Lines: score at most this many.")] = None,
+    worst_dir: Annotated[
+        Path | None, typer.Option(help="Lines: dump the worst lines (image + text) here.")
+    ] = None,
     output: Annotated[
         Path | None,
         typer.Option(help="JSON report path (default reports/eval-DATASET-SPLIT.json)."),
@@ -189,27 +293,45 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Accuracy, per-class accuracy and most-confused pairs, as a table and a JSON report."""
-    from textrec_cli.evaluation.evaluate import evaluate as run_evaluation
-
+    """Score a model: accuracy and confusions for characters, CER/WER for lines; JSON report."""
     output = output or Path("reports") / f"eval-{dataset}-{split}.json"
-    report = run_evaluation(model, dataset, split, data_dir or settings.data_dir(), output)
+    data_dir = data_dir or settings.data_dir()
+    if dataset in LINE_DATASETS:
+        from textrec_cli.evaluation.line_eval import evaluate_lines
+        from textrec_cli.inference.line_reader import LineReader
+        from textrec_cli.inference.recognizer import load_reader
+
+        reader = load_reader(model or settings.BUNDLED_LINE_MODEL)
+        if not isinstance(reader, LineReader):
+            raise TextrecError(f"{model} is a character model; {dataset} holds lines")
+        report = evaluate_lines(
+            reader, dataset, split, data_dir, lines_dir, fonts_dir or settings.fonts_dir(),
+            limit, output, worst_dir,
+        )  # fmt: skip
+        keys = ("model", "dataset", "split", "lines", "cer", "wer", "exact_match", "ms_per_line")
+    else:
+        from textrec_cli.evaluation.evaluate import evaluate as run_evaluation
+
+        report = run_evaluation(model, dataset, split, data_dir, output)
+        keys = ("model", "dataset", "split", "samples", "accuracy", "merged_accuracy",
+                "chars_per_second")  # fmt: skip
     if as_json:
-        print(json.dumps(report))
+        print(json.dumps(report, ensure_ascii=False))
         return
-    summary = {
-        k: report[k]
-        for k in (
-            "model",
-            "dataset",
-            "split",
-            "samples",
-            "accuracy",
-            "merged_accuracy",
-            "chars_per_second",
-        )
-    }
-    _print_mapping_table("evaluation", summary)
+    _print_mapping_table("evaluation", {k: report[k] for k in keys})
+    if dataset in LINE_DATASETS:
+        table = Table(title="worst lines")
+        for column in ("cer", "reference", "read"):
+            table.add_column(column)
+        for row in report["worst"][:10]:
+            table.add_row(f"{row['cer']:.2f}", row["ref"], row["hyp"])
+        out.print(table)
+    else:
+        _print_char_confusions(report)
+    err.print(f"report written to {output}")
+
+
+def _print_char_confusions(report: dict) -> None:
     worst = sorted(report["per_class"].items(), key=lambda kv: kv[1]["accuracy"])[:10]
     table = Table(title="weakest classes / most confused")
     for column in ("class", "accuracy", "support", "true → predicted", "count"):
@@ -226,7 +348,6 @@ def evaluate(
             str(pair["count"]) if pair else "",
         )
     out.print(table)
-    err.print(f"report written to {output}")
 
 
 @app.command()
@@ -234,21 +355,20 @@ def evaluate(
 def predict(
     images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, …).")],
     model: Annotated[
-        Path | None, typer.Option(help="Model folder (default: the bundled model).")
+        Path | None, typer.Option(help="Model folder (default: the bundled models).")
     ] = None,
-    mode: Annotated[str, typer.Option(help="auto or char.")] = "auto",
+    mode: Annotated[
+        str, typer.Option(help="auto (by image shape: wide = line), char or line.")
+    ] = "auto",
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per image on stdout.")
     ] = False,
 ) -> None:
-    """Read handwriting from images; many files load the model once and run as one batch."""
+    """Read handwriting from images; many files load each model once and run as one batch."""
     from textrec_cli.inference.image_io import load_image
-    from textrec_cli.inference.predictor import load_predictor
+    from textrec_cli.inference.recognizer import Recognizer
 
-    if mode not in ("auto", "char"):
-        raise TextrecError(
-            f"--mode must be auto or char, not {mode!r} (line mode comes with line models)"
-        )
+    recognizer = Recognizer(model, mode)
     loaded, failures = [], 0
     for path in images:
         try:
@@ -256,16 +376,14 @@ def predict(
         except InputError as exc:
             failures += 1
             err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
-    if loaded:
-        predictor = load_predictor(model)
-        for prediction in predictor.predict_images(loaded):
-            if as_json:
-                print(json.dumps(prediction.to_dict(), ensure_ascii=False))
-            else:
-                out.print(
-                    f"{prediction.file}\t{prediction.text}\t{prediction.confidence:.3f}",
-                    highlight=False,
-                )
+    for prediction in recognizer.predict_images(loaded) if loaded else []:
+        if as_json:
+            print(json.dumps(prediction.to_dict(), ensure_ascii=False))
+        else:
+            out.print(
+                f"{prediction.file}\t{prediction.text}\t{prediction.confidence:.3f}",
+                highlight=False,
+            )
     if failures:
         raise typer.Exit(InputError.exit_code)
 

@@ -8,6 +8,10 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = PACKAGE_DIR / "assets"
 BUNDLED_CHAR_MODEL = ASSETS_DIR / "models" / "char_cnn"
+BUNDLED_LINE_MODEL = ASSETS_DIR / "models" / "line_crnn"
+
+# `predict --mode auto`: images at least this many times wider than tall are lines
+LINE_ASPECT = 2.5
 
 # Images larger than this are refused before decoding (a 20000x20000 PNG would need 400 MB).
 MAX_IMAGE_PIXELS = int(os.environ.get("TEXTREC_MAX_IMAGE_PIXELS", 40_000_000))

@@ -12,6 +12,9 @@ from textrec_cli.errors import TextrecError
 DATASETS: dict[str, str] = {
     "emnist": "textrec_cli.data.emnist",
     "synthetic_chars": "textrec_cli.data.synthetic_chars",
+    "emnist_lines": "textrec_cli.data.emnist_lines",
+    "iam_lines": "textrec_cli.data.iam",
+    "corpus": "textrec_cli.data.corpus",
 }
 
 # Datasets made locally (no download) are built on first use; downloads need an explicit command.

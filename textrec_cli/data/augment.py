@@ -60,3 +60,35 @@ def augment_glyph(image: np.ndarray, rng: np.random.Generator, strength: float =
     if rng.random() < 0.5:
         out = elastic(out, rng, alpha=6.0 * strength, sigma=3.0)
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def augment_line(image: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
+    """Line augmentation (ink-bright uint8, fixed height): slant, small rotation, width
+    stretch, stroke weight, blur, noise. Height is kept; width may change."""
+    if strength <= 0:
+        return image
+    h, w = image.shape
+    out = image.astype(np.float32)
+    # slant + rotation + horizontal stretch in one affine, output widened to keep the ink
+    shear = rng.normal(0, 0.15 * strength)
+    angle = np.deg2rad(rng.normal(0, 1.0 * strength))
+    stretch = float(np.exp(rng.normal(0, 0.12 * strength)))
+    forward = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) @ (
+        np.array([[1.0, 0.0], [shear, stretch]])
+    )
+    new_w = max(8, int(round(w * stretch + abs(shear) * h)))
+    inverse = np.linalg.inv(forward)
+    centre_in = np.array([(h - 1) / 2, (w - 1) / 2])
+    centre_out = np.array([(h - 1) / 2, (new_w - 1) / 2])
+    offset = centre_in - inverse @ centre_out
+    out = ndimage.affine_transform(out, inverse, offset=offset, output_shape=(h, new_w), order=1)
+    weight = rng.random()
+    if weight < 0.2 * strength:
+        out = ndimage.grey_dilation(out, size=(2, 2))
+    elif weight > 1 - 0.15 * strength:
+        out = ndimage.grey_erosion(out, size=(2, 1))
+    if rng.random() < 0.3 * strength:
+        out = ndimage.gaussian_filter(out, rng.uniform(0.3, 1.0))
+    if rng.random() < 0.3 * strength:
+        out = out * rng.uniform(0.6, 1.0) + rng.normal(0, rng.uniform(2, 12), out.shape)
+    return np.clip(out, 0, 255).astype(np.uint8)

@@ -15,7 +15,12 @@ MODELS: dict[str, str] = {
     "mlp": "textrec_cli.models.mlp",
     "lenet": "textrec_cli.models.lenet",
     "cnn": "textrec_cli.models.cnn",
+    "line_cnn": "textrec_cli.models.line_cnn",
+    "crnn": "textrec_cli.models.crnn",
 }
+
+# Line models read a whole line with CTC; the rest classify one 28x28 character.
+LINE_MODELS = {"line_cnn", "crnn"}
 
 
 def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, **options: Any):

@@ -1,0 +1,60 @@
+"""Read many line images with a CTC line model: stem, batch by width, decode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from textrec_cli.containers import Prediction
+from textrec_cli.models.ctc import beam_decode, greedy_decode
+from textrec_cli.models.store import SavedModel
+from textrec_cli.stems.line import line_stem
+
+
+@dataclass
+class LineReader:
+    saved: SavedModel
+    batch_size: int = 32
+    beam_width: int = 0  # 0 = greedy
+
+    @property
+    def charset(self) -> list[str]:
+        return self.saved.metadata["charset"]
+
+    @property
+    def height(self) -> int:
+        return int(self.saved.metadata["input_shape"][0])
+
+    @property
+    def version(self) -> str:
+        return self.saved.version
+
+    def read_stems(self, stems: list[np.ndarray]) -> list[tuple[str, float]]:
+        """Stemmed lines -> (text, confidence); batches similar widths to limit padding."""
+        results: list[tuple[str, float] | None] = [None] * len(stems)
+        order = np.argsort([s.shape[1] for s in stems])
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            width = int(np.ceil(max(stems[i].shape[1] for i in chunk) / 4) * 4)
+            x = np.zeros((len(chunk), self.height, width, 1), dtype=np.uint8)
+            for k, i in enumerate(chunk):
+                x[k, :, : stems[i].shape[1], 0] = stems[i]
+            log_probs = np.asarray(self.saved.model(x, training=False))
+            if self.beam_width > 1:
+                decoded = beam_decode(log_probs, self.charset, self.beam_width)
+            else:
+                decoded = greedy_decode(log_probs, self.charset)
+            for i, result in zip(chunk, decoded, strict=True):
+                results[i] = result
+        return [r for r in results if r is not None]
+
+    def predict_images(self, items: list[tuple[str, Image.Image]]) -> list[Prediction]:
+        stems = [line_stem(image, self.height) for _, image in items]
+        return [
+            Prediction(
+                file=name, text=text, confidence=conf, mode="line", model_version=self.version
+            )
+            for (name, _), (text, conf) in zip(items, self.read_stems(stems), strict=True)
+        ]

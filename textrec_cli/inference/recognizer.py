@@ -1,0 +1,72 @@
+"""One entry point for reading images: picks character or line mode and the model for it.
+
+`predict`, serving and benchmarks call this; models load lazily and once, and every image in a
+call goes through its model in one batch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from textrec_cli import settings
+from textrec_cli.containers import Prediction
+from textrec_cli.errors import TextrecError
+from textrec_cli.inference.line_reader import LineReader
+from textrec_cli.inference.predictor import CharPredictor
+from textrec_cli.models.store import load_model
+
+MODES = ("auto", "char", "line")
+
+
+def load_reader(path: str | Path) -> CharPredictor | LineReader:
+    """A saved model as the reader its task needs (metadata `task`: char or line)."""
+    saved = load_model(path)
+    task = saved.metadata.get("task", "char")
+    if task == "line":
+        return LineReader(saved)
+    if task == "char":
+        return CharPredictor(saved)
+    raise TextrecError(f"model {path} has an unknown task {task!r}")
+
+
+def choose_mode(image: Image.Image) -> str:
+    width, height = image.size
+    return "line" if width >= settings.LINE_ASPECT * height else "char"
+
+
+class Recognizer:
+    """Reads images with a given model, or the bundled char + line models by image shape."""
+
+    def __init__(self, model: str | Path | None = None, mode: str = "auto") -> None:
+        if mode not in MODES:
+            raise TextrecError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+        self.mode = mode
+        self._readers: dict[str, CharPredictor | LineReader] = {}
+        if model is not None:
+            reader = load_reader(model)
+            task = "line" if isinstance(reader, LineReader) else "char"
+            if mode not in ("auto", task):
+                raise TextrecError(f"model {model} reads {task}s; it cannot run in {mode} mode")
+            self.mode = task
+            self._readers[task] = reader
+
+    def reader(self, mode: str) -> CharPredictor | LineReader:
+        if mode not in self._readers:
+            bundled = settings.BUNDLED_LINE_MODEL if mode == "line" else settings.BUNDLED_CHAR_MODEL
+            self._readers[mode] = load_reader(bundled)
+        return self._readers[mode]
+
+    def predict_images(self, items: list[tuple[str, Image.Image]]) -> list[Prediction]:
+        """Predictions in input order; each mode's images run as one batch."""
+        modes = [self.mode if self.mode != "auto" else choose_mode(img) for _, img in items]
+        results: list[Prediction | None] = [None] * len(items)
+        for mode in ("char", "line"):
+            picked = [i for i, m in enumerate(modes) if m == mode]
+            if not picked:
+                continue
+            predictions = self.reader(mode).predict_images([items[i] for i in picked])
+            for i, prediction in zip(picked, predictions, strict=True):
+                results[i] = prediction
+        return [r for r in results if r is not None]

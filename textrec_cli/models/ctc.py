@@ -1,0 +1,72 @@
+"""CTC pieces shared by every line model: the loss, decoding and per-line confidence.
+
+Blank is class 0; character i of the charset is class i + 1. Models output log-probabilities
+(B, T, C + 1); `keras.ops.ctc_loss` re-normalises them, which is a no-op on log-softmax output.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+BLANK = 0
+PAD = -1  # label padding in batches
+
+
+def ctc_loss(y_true, y_pred):
+    """Keras loss: y_true (B, L) int labels padded with PAD; all T frames are valid."""
+    y_true = ops.cast(y_true, "int32")
+    target_length = ops.sum(ops.cast(y_true != PAD, "int32"), axis=1)
+    target = ops.where(y_true == PAD, 0, y_true)
+    batch, frames = ops.shape(y_pred)[0], ops.shape(y_pred)[1]
+    output_length = ops.full((batch,), frames, dtype="int32")
+    return ops.ctc_loss(target, y_pred, target_length, output_length, mask_index=BLANK)
+
+
+def encode(text: str, index: dict[str, int]) -> list[int]:
+    """Text to class ids (1-based; characters outside the charset are dropped)."""
+    return [index[c] + 1 for c in text if c in index]
+
+
+def greedy_decode(log_probs: np.ndarray, charset: list[str]) -> list[tuple[str, float]]:
+    """Best path per line: collapse repeats, drop blanks. Confidence = exp(mean max log-prob
+    over the frames that emitted a character), so long lines are not penalised for length."""
+    results = []
+    best = log_probs.argmax(axis=-1)
+    best_lp = log_probs.max(axis=-1)
+    for path, lp in zip(best, best_lp, strict=True):
+        keep = (path != BLANK) & np.concatenate([[True], path[1:] != path[:-1]])
+        chars = [charset[k - 1] for k in path[keep]]
+        emitted = lp[path != BLANK]
+        confidence = float(np.exp(emitted.mean())) if emitted.size else float(np.exp(lp.mean()))
+        results.append(("".join(chars), confidence))
+    return results
+
+
+def beam_decode(
+    log_probs: np.ndarray, charset: list[str], beam_width: int = 16
+) -> list[tuple[str, float]]:
+    """CTC prefix beam search via keras.ops (the backend's own decoder). Confidence is the
+    best path's probability normalised per frame, comparable to greedy's."""
+    lengths = np.full((log_probs.shape[0],), log_probs.shape[1], dtype="int32")
+    decoded, scores = ops.ctc_decode(
+        log_probs, lengths, strategy="beam_search", beam_width=beam_width, top_paths=1,
+        mask_index=BLANK,
+    )  # fmt: skip
+    decoded = np.asarray(decoded)[0]
+    scores = np.asarray(scores).reshape(log_probs.shape[0], -1)[:, 0]
+    results = []
+    for row, score in zip(decoded, scores, strict=True):
+        chars = [charset[k - 1] for k in row if k > 0]
+        frames = max(1, log_probs.shape[1])
+        # tf returns a log-probability, other backends a negative one: take the magnitude
+        results.append(("".join(chars), float(np.exp(-abs(float(score)) / frames))))
+    return results
+
+
+def output_frames(model: keras.Model, width: int) -> int:
+    """Frames the model emits for an input of `width` pixels (for CTC length checks)."""
+    height = model.input_shape[1]
+    dummy = np.zeros((1, height, width, 1), dtype="uint8")
+    return int(model(dummy, training=False).shape[1])

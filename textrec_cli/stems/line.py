@@ -1,0 +1,33 @@
+"""Turn any line image into the line models' input: fixed height, ink bright on black, uint8.
+
+Real line crops, synthetic lines and `predict` inputs all pass through `line_stem`, so the served
+model sees exactly what it was trained on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from textrec_cli.stems.char import ink_positive, to_gray_array
+
+HEIGHT = 40
+MIN_WIDTH = 16
+
+
+def line_stem(image: Image.Image | np.ndarray, height: int = HEIGHT, pad: int = 2) -> np.ndarray:
+    """Gray, ink-positive, trimmed to the ink's columns (+pad), resized to `height` by aspect.
+
+    Rows are not trimmed: the crop's vertical extent (ascenders, descenders) is part of the
+    signal, and line crops from a page or a detector come with their own margins.
+    """
+    ink = ink_positive(to_gray_array(image))
+    columns = np.flatnonzero((ink > 0.25 * 255).any(axis=0))
+    if columns.size:
+        ink = ink[:, max(0, columns[0] - pad) : columns[-1] + 1 + pad]
+    h, w = ink.shape
+    new_w = max(MIN_WIDTH, round(w * height / max(h, 1)))
+    resized = Image.fromarray(np.clip(ink, 0, 255).astype(np.uint8)).resize(
+        (new_w, height), Image.Resampling.BILINEAR if h < height else Image.Resampling.LANCZOS
+    )
+    return np.asarray(resized, dtype=np.uint8)

@@ -1,0 +1,276 @@
+"""Train a CTC line model on a weighted mix of line sources; select checkpoints by val CER."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from textrec_cli import __version__
+from textrec_cli.data.charsets import LINE_CHARSET
+from textrec_cli.errors import TextrecError
+from textrec_cli.progress import stderr_console
+from textrec_cli.stems import line
+
+LINE_DATASETS = ("synthetic_handwriting", "real_lines", "emnist_lines", "iam_lines")
+
+
+@dataclass
+class LineTrainConfig:
+    model: str = "crnn"
+    mix: dict[str, float] = field(default_factory=lambda: {"synthetic_handwriting": 1.0})
+    lines_dirs: list[str] = field(default_factory=list)
+    epochs: int = 10
+    steps_per_epoch: int = 200
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    augment: float = 1.0
+    height: int = line.HEIGHT
+    max_width: int = 1600
+    patience: int = 6
+    curriculum_epochs: int = 0  # first N epochs: synthetic weight ramps from 1 down to its mix
+    val_lines: int = 400  # per validation source, for the per-epoch CER
+    time_budget: float | None = None  # seconds; replaces the step-based schedule when set
+    seed: int = 0
+    model_options: dict[str, Any] = field(default_factory=dict)
+
+
+def _stored_split(name: str, config: LineTrainConfig, data_dir: Path, split: str):
+    """(images, texts) of one split of a stored line source."""
+    from textrec_cli.data import line_store, real_lines
+
+    if name == "real_lines":
+        if not config.lines_dirs:
+            raise TextrecError("real_lines needs --lines-dir FOLDER (images + labels.tsv)")
+        images, texts = [], []
+        for folder in config.lines_dirs:
+            dataset = real_lines.load(Path(folder), data_dir, config.height)
+            if split in dataset.splits:
+                images += dataset.splits[split].images
+                texts += dataset.splits[split].texts
+        return images, texts
+    module = {"emnist_lines": "emnist_lines", "iam_lines": "iam"}[name]
+    import importlib
+
+    mod = importlib.import_module(f"textrec_cli.data.{module}")
+    path = mod.processed_path(data_dir)
+    if not path.is_file():
+        hint = (
+            "textrec synth-lines"
+            if name == "emnist_lines"
+            else "textrec download iam --from ARCHIVE"
+        )
+        raise TextrecError(f"{name} is not prepared in {data_dir}: run `{hint}`")
+    stored = line_store.read_lines(path, (split,))
+    if stored.height != config.height:
+        raise TextrecError(f"{path} has height {stored.height}, the model wants {config.height}")
+    part = stored.splits.get(split)
+    return (part.images, part.texts) if part else ([], [])
+
+
+def _text_sampler(config: LineTrainConfig, data_dir: Path, seed: int):
+    """English corpus sentences plus the train transcriptions of the real lines (French)."""
+    from textrec_cli.data.corpus import TextSampler, corpus_dir, corpus_zips, load_sentences
+
+    folder = corpus_dir(data_dir)
+    if folder is None:
+        raise TextrecError("no text corpus found: run `textrec download corpus` (or --from ZIP)")
+    sentences = load_sentences(corpus_zips(folder))
+    if config.lines_dirs:
+        sentences += _stored_split("real_lines", config, data_dir, "train")[1]
+    return TextSampler(sentences, LINE_CHARSET, min_chars=4, max_chars=64, seed=seed)
+
+
+def build_sources(config: LineTrainConfig, data_dir: Path, fonts_dir: Path | None):
+    """Training sources (samplers) and fixed validation sets, by dataset name."""
+    from textrec_cli.data import synthetic_handwriting
+    from textrec_cli.training.line_batches import StoredLines
+
+    unknown = set(config.mix) - set(LINE_DATASETS)
+    if unknown:
+        raise TextrecError(
+            f"unknown line dataset(s) {sorted(unknown)}; choose from {', '.join(LINE_DATASETS)}"
+        )
+    train, val = {}, {}
+    for name in config.mix:
+        if name == "synthetic_handwriting":
+            if fonts_dir is None:
+                raise TextrecError(
+                    "synthetic_handwriting needs fonts: --fonts-dir or TEXTREC_FONTS_DIR"
+                )
+            texts = _text_sampler(config, data_dir, config.seed)
+            train[name] = synthetic_handwriting.for_split("train", fonts_dir, texts, config.height)
+            val_gen = synthetic_handwriting.for_split("val", fonts_dir, texts, config.height)
+            rng = np.random.default_rng(12345)
+            val[name] = [val_gen.sample(rng) for _ in range(config.val_lines)]
+        else:
+            images, texts = _stored_split(name, config, data_dir, "train")
+            if not texts:
+                raise TextrecError(f"{name} has no train lines")
+            train[name] = StoredLines(images, texts, config.augment)
+            v_images, v_texts = _stored_split(name, config, data_dir, "val")
+            pick = np.random.default_rng(0).permutation(len(v_texts))[: config.val_lines]
+            if len(pick):
+                val[name] = [(v_images[i], v_texts[i]) for i in pick]
+    return train, val
+
+
+def train_lines(
+    config: LineTrainConfig,
+    data_dir: Path,
+    run_dir: Path,
+    fonts_dir: Path | None = None,
+    use_wandb: bool = True,
+    resume: bool = False,
+) -> dict[str, Any]:
+    import keras
+
+    from textrec_cli.evaluation.text_metrics import cer
+    from textrec_cli.inference.line_reader import LineReader
+    from textrec_cli.models import build_model
+    from textrec_cli.models.ctc import ctc_loss
+    from textrec_cli.models.store import SavedModel, save_model
+    from textrec_cli.training.line_batches import LineBatches
+    from textrec_cli.training.tracking import WandbMetrics, start_run
+
+    keras.utils.set_random_seed(config.seed)
+    train_sources, val_sets = build_sources(config, data_dir, fonts_dir)
+    batches = LineBatches(
+        train_sources, config.mix, LINE_CHARSET, config.batch_size, config.steps_per_epoch,
+        config.max_width, config.seed,
+    )  # fmt: skip
+    run_dir.mkdir(parents=True, exist_ok=True)
+    last, state_file = (
+        run_dir / "checkpoints" / "last.keras",
+        run_dir / "checkpoints" / "state.json",
+    )
+    initial_epoch = 0
+    if resume and last.is_file():
+        model = keras.saving.load_model(last, compile=False)
+        initial_epoch = json.loads(state_file.read_text())["epoch"]
+        stderr_console.print(f"resuming from {last} at epoch {initial_epoch}")
+    else:
+        shape = (config.height, None, 1)
+        model = build_model(config.model, shape, len(LINE_CHARSET), **config.model_options)
+    total_steps = config.epochs * config.steps_per_epoch
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, total_steps, alpha=0.05, warmup_target=config.learning_rate,
+        warmup_steps=min(300, total_steps // 10),
+    )  # fmt: skip
+    if config.time_budget:
+        schedule = config.learning_rate  # a plain variable the TimeBudget callback drives
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=schedule, clipnorm=5.0), loss=ctc_loss
+    )
+    if initial_epoch and not config.time_budget:
+        model.optimizer.iterations.assign(initial_epoch * config.steps_per_epoch)
+    n_train = {
+        k: len(v.texts) if isinstance(v.texts, list) else "∞" for k, v in train_sources.items()
+    }
+    stderr_console.print(
+        f"training [bold]{config.model}[/bold] ({model.count_params():,} params) on {n_train}, "
+        f"mix {config.mix}, val {[f'{k}:{len(v)}' for k, v in val_sets.items()]} → {run_dir}"
+    )
+    metadata: dict[str, Any] = {
+        "version": run_dir.name,
+        "task": "line",
+        "model": config.model,
+        "charset": LINE_CHARSET,
+        "input_shape": [config.height, None, 1],
+        "preprocessing": "textrec_cli.stems.line.line_stem",
+        "config": asdict(config),
+        "textrec_version": __version__,
+    }
+
+    class ValCER(keras.callbacks.Callback):
+        """Greedy-decoded CER on each validation source; `val_cer` is their mean."""
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs if logs is not None else {}
+            reader = LineReader(SavedModel(self.model, metadata, run_dir), batch_size=32)
+            scores = []
+            for name, pairs in val_sets.items():
+                hyps = [t for t, _ in reader.read_stems([img for img, _ in pairs])]
+                score = cer([t for _, t in pairs], hyps)
+                logs[f"val_cer_{name}"] = score
+                scores.append(score)
+            logs["val_cer"] = float(np.mean(scores)) if scores else float(logs.get("loss", 0))
+            if config.curriculum_epochs and "synthetic_handwriting" in config.mix:
+                batches.set_weights(_curriculum(config, epoch + 1))
+            state_file.parent.mkdir(parents=True, exist_ok=True)
+            self.model.save(last)
+            state_file.write_text(json.dumps({"epoch": epoch + 1, **logs}))
+            stderr_console.print(
+                f"epoch {epoch + 1}: loss {logs.get('loss', 0):.3f} "
+                + " ".join(f"{k} {v:.4f}" for k, v in logs.items() if k.startswith("val_cer"))
+            )
+
+    if config.curriculum_epochs and "synthetic_handwriting" in config.mix:
+        batches.set_weights(_curriculum(config, initial_epoch))
+    run = start_run(use_wandb, run_dir, asdict(config), name=run_dir.name)
+    callbacks: list[keras.callbacks.Callback] = [
+        ValCER(),
+        keras.callbacks.ModelCheckpoint(
+            str(run_dir / "checkpoints" / "best.keras"), monitor="val_cer", mode="min",
+            save_best_only=True,
+        ),
+        keras.callbacks.EarlyStopping(
+            monitor="val_cer", mode="min", patience=config.patience, restore_best_weights=True
+        ),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
+    ]  # fmt: skip
+    if run is not None:
+        callbacks.append(WandbMetrics(run))
+    if config.time_budget:
+        from textrec_cli.training.schedules import TimeBudget
+
+        callbacks.insert(0, TimeBudget(config.time_budget, config.learning_rate))
+    # with a time budget the clock ends the run, not the epoch count
+    epochs = 1_000_000 if config.time_budget else config.epochs
+    started = time.time()
+    history = model.fit(
+        batches, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=2
+    )
+    best = run_dir / "checkpoints" / "best.keras"
+    if best.is_file():
+        model = keras.saving.load_model(best, compile=False)
+    reader = LineReader(SavedModel(model, metadata, run_dir))
+    metrics: dict[str, Any] = {
+        "train_seconds": round(time.time() - started, 1),
+        "epochs_run": len(history.history.get("loss", [])),
+        "train_lines_per_second": round(
+            len(history.history.get("loss", [])) * config.steps_per_epoch * config.batch_size
+            / max(time.time() - started, 1e-9), 2,
+        ),
+    }  # fmt: skip
+    for name, pairs in val_sets.items():
+        hyps = [t for t, _ in reader.read_stems([img for img, _ in pairs])]
+        metrics[f"val_cer_{name}"] = round(cer([t for _, t in pairs], hyps), 4)
+    metadata.update(
+        metrics=metrics,
+        keras_version=keras.__version__,
+        backend=keras.backend.backend(),
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    save_model(model, run_dir, metadata)
+    if run is not None:
+        run.summary.update(metrics)
+        run.finish()
+    return metrics
+
+
+def _curriculum(config: LineTrainConfig, epoch: int) -> dict[str, float]:
+    """Synthetic share starts at 100% and falls linearly to its configured mix weight."""
+    mix = dict(config.mix)
+    if epoch >= config.curriculum_epochs:
+        return mix
+    frac = epoch / config.curriculum_epochs
+    total_other = sum(v for k, v in mix.items() if k != "synthetic_handwriting") or 1.0
+    synth_target = mix["synthetic_handwriting"] / (total_other + mix["synthetic_handwriting"])
+    synth = 1.0 - frac * (1.0 - synth_target)
+    return {k: (synth if k == "synthetic_handwriting" else (1 - synth) * v / total_other)
+            for k, v in mix.items()}  # fmt: skip
