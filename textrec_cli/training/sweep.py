@@ -1,0 +1,471 @@
+"""Hyper-parameter sweeps over `textrec train`, written in W&B's sweep format.
+
+With W&B online the sweep server picks the trials (grid, random or bayes) and `wandb agent`
+processes run them, here and on any machine that joins with `wandb agent ENTITY/PROJECT/ID`.
+Offline, grid and random trials are expanded here and each one is a `textrec train` subprocess,
+so a crashing trial is recorded and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import queue
+import random
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from textrec_cli import settings
+from textrec_cli.errors import TextrecError
+from textrec_cli.fileio import write_json
+from textrec_cli.progress import progress_bar, stderr_console
+
+METHODS = ("grid", "random", "bayes")
+DISTRIBUTIONS = (
+    "constant", "categorical", "int_uniform", "uniform", "q_uniform", "log_uniform",
+    "log_uniform_values", "q_log_uniform_values", "inv_log_uniform_values", "normal",
+    "q_normal", "log_normal", "q_log_normal",
+)  # fmt: skip
+RESERVED = ("output", "json", "data_dir")  # set by the sweep for every trial
+DEFAULT_RANDOM_COUNT = 10
+
+
+@dataclass
+class Trial:
+    name: str
+    params: dict[str, Any]
+    status: str = "pending"  # ok | failed
+    metric: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    run_dir: str = ""
+    error: str | None = None
+    seconds: float = 0.0
+    rank: int | None = None
+
+
+# ---------------------------------------------------------------- config
+
+
+def wandb_online(online: bool | None = None) -> bool:
+    """Same rule as training/tracking.py: online with WANDB_API_KEY unless told otherwise."""
+    if online is not None:
+        return online
+    mode = os.environ.get("WANDB_MODE", "")
+    return bool(os.environ.get("WANDB_API_KEY")) and mode not in ("offline", "disabled", "dryrun")
+
+
+def load_sweep(path: str | Path) -> dict[str, Any]:
+    """Read and check a sweep YAML; every problem is one line naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise TextrecError(f"sweep config not found: {path}") from None
+    except OSError as exc:
+        raise TextrecError(f"cannot read sweep config {path}: {exc.strerror}") from None
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise TextrecError(
+            f"{path} is not valid YAML{where}: {getattr(exc, 'problem', None) or exc}"
+        ) from None
+    if not isinstance(config, dict):
+        raise TextrecError(f"{path}: a sweep config is a mapping (method, metric, parameters)")
+    config.setdefault("name", path.stem)
+    validate_sweep(config, str(path))
+    if config["method"] == "bayes" and not wandb_online():
+        raise TextrecError(
+            f"{path}: method bayes needs the W&B sweep server (set WANDB_API_KEY), "
+            "or use grid / random offline"
+        )
+    return config
+
+
+def validate_sweep(config: dict[str, Any], where: str = "sweep") -> None:
+    method = config.get("method")
+    if method not in METHODS:
+        raise TextrecError(f"{where}: method must be one of {', '.join(METHODS)}, not {method!r}")
+    metric = config.get("metric")
+    if not isinstance(metric, dict) or not isinstance(metric.get("name"), str):
+        raise TextrecError(f"{where}: needs `metric: {{name: val_accuracy, goal: maximize}}`")
+    if metric.get("goal", "minimize") not in ("minimize", "maximize"):
+        raise TextrecError(f"{where}: metric.goal must be maximize or minimize")
+    params = config.get("parameters")
+    if not isinstance(params, dict) or not params:
+        raise TextrecError(f"{where}: needs `parameters:` (textrec train options)")
+    for name, spec in params.items():
+        if str(name).replace("-", "_") in RESERVED:
+            raise TextrecError(f"{where}: parameter {name!r} is set by the sweep itself")
+        if not isinstance(spec, dict):
+            raise TextrecError(f"{where}: parameter {name!r} needs value, values or min/max")
+        dist = _distribution(spec)
+        if dist not in DISTRIBUTIONS:
+            raise TextrecError(f"{where}: parameter {name!r}: unknown distribution {dist!r}")
+        if dist == "categorical" and not (isinstance(spec["values"], list) and spec["values"]):
+            raise TextrecError(f"{where}: parameter {name!r}: values must be a non-empty list")
+        bounded = ("uniform" in dist) and dist != "categorical"
+        if bounded and not (_is_number(spec.get("min")) and _is_number(spec.get("max"))):
+            raise TextrecError(f"{where}: parameter {name!r}: {dist} needs numeric min and max")
+        if bounded and spec["min"] > spec["max"]:
+            raise TextrecError(f"{where}: parameter {name!r}: min is above max")
+        if "log_uniform_values" in dist and spec["min"] <= 0:
+            raise TextrecError(f"{where}: parameter {name!r}: {dist} needs min > 0")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _distribution(spec: dict[str, Any]) -> str:
+    """W&B's inference: values → categorical, value → constant, int min/max → int_uniform."""
+    if "distribution" in spec:
+        return str(spec["distribution"])
+    if "values" in spec:
+        return "categorical"
+    if "value" in spec:
+        return "constant"
+    if "min" in spec and "max" in spec:
+        ints = isinstance(spec["min"], int) and isinstance(spec["max"], int)
+        return "int_uniform" if ints else "uniform"
+    if "parameters" in spec:
+        return "nested parameters"
+    return "(none: give value, values or min/max)"
+
+
+# ---------------------------------------------------------------- trials
+
+
+def expand_trials(
+    config: dict[str, Any], count: int | None = None, seed: int = 0
+) -> list[dict[str, Any]]:
+    """The offline trials: grid's cartesian product, or seeded random draws."""
+    params: dict[str, dict[str, Any]] = config["parameters"]
+    if config["method"] == "grid":
+        choices = []
+        for name, spec in params.items():
+            dist = _distribution(spec)
+            if dist not in ("constant", "categorical"):
+                raise TextrecError(
+                    f"grid needs `values` or `value` for every parameter; {name!r} is {dist} "
+                    "(use method: random)"
+                )
+            choices.append(spec["values"] if dist == "categorical" else [spec["value"]])
+        trials = [dict(zip(params, combo, strict=True)) for combo in itertools.product(*choices)]
+        return trials[:count] if count else trials
+    if config["method"] == "random":
+        n = count or config.get("run_cap") or config.get("count") or DEFAULT_RANDOM_COUNT
+        rng = random.Random(seed)
+        return [{name: draw(spec, rng) for name, spec in params.items()} for _ in range(int(n))]
+    raise TextrecError("method bayes is chosen by the W&B sweep server: set WANDB_API_KEY")
+
+
+def draw(spec: dict[str, Any], rng: random.Random) -> Any:
+    """One sample of a parameter, following W&B's distribution definitions."""
+    dist = _distribution(spec)
+    if dist == "constant":
+        return spec["value"]
+    if dist == "categorical":
+        probs = spec.get("probabilities")
+        return rng.choices(spec["values"], weights=probs)[0] if probs else rng.choice(spec["values"])
+    lo, hi = spec.get("min"), spec.get("max")
+    mu, sigma = spec.get("mu", 0.0), spec.get("sigma", 1.0)
+    if dist == "int_uniform":
+        return rng.randint(int(lo), int(hi))
+    raw = {
+        "uniform": lambda: rng.uniform(lo, hi),
+        "q_uniform": lambda: rng.uniform(lo, hi),
+        "log_uniform": lambda: math.exp(rng.uniform(lo, hi)),
+        "log_uniform_values": lambda: math.exp(rng.uniform(math.log(lo), math.log(hi))),
+        "q_log_uniform_values": lambda: math.exp(rng.uniform(math.log(lo), math.log(hi))),
+        "inv_log_uniform_values": lambda: 1 / math.exp(rng.uniform(-math.log(hi), -math.log(lo))),
+        "normal": lambda: rng.gauss(mu, sigma),
+        "q_normal": lambda: rng.gauss(mu, sigma),
+        "log_normal": lambda: math.exp(rng.gauss(mu, sigma)),
+        "q_log_normal": lambda: math.exp(rng.gauss(mu, sigma)),
+    }[dist]()
+    if not dist.startswith("q_"):
+        return raw
+    q = spec.get("q", 1)
+    value = round(raw / q) * q
+    if hi is not None and value > hi:
+        value -= q
+    if lo is not None and value < lo:
+        value += q
+    return int(value) if isinstance(q, int) else round(value, 12)
+
+
+def train_args(params: dict[str, Any]) -> list[str]:
+    """Sweep parameters as `textrec train` options: lr → --lr, batch_size → --batch-size."""
+    args: list[str] = []
+    for name, value in params.items():
+        option = str(name).replace("_", "-")
+        if value is None:
+            continue
+        if isinstance(value, bool):  # --wandb/--no-wandb style flags
+            args.append(f"--{option}" if value else f"--no-{option}")
+        elif isinstance(value, (list, tuple)):  # repeatable options (--lines-dir)
+            for item in value:
+                args += [f"--{option}", str(item)]
+        else:
+            args += [f"--{option}", str(value)]
+    return args
+
+
+def train_command(
+    params: dict[str, Any], run_dir: Path, data_dir: Path, extra_args: Sequence[str] = ()
+) -> list[str]:
+    return [
+        sys.executable, "-m", "textrec_cli", "train", *train_args(params), *extra_args,
+        "--json", "--output", str(run_dir), "--data-dir", str(data_dir),
+    ]  # fmt: skip
+
+
+# ---------------------------------------------------------------- workers and GPUs
+
+
+def gpu_ids() -> list[str]:
+    """GPUs to spread workers over: CUDA_VISIBLE_DEVICES if set, else `nvidia-smi -L`."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [g.strip() for g in visible.split(",") if g.strip() and g.strip() != "-1"]
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return []
+    try:
+        listing = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, _ in enumerate(x for x in listing.splitlines() if x.startswith("GPU "))]
+
+
+def worker_env(slot: int, workers: int, gpus: Sequence[str]) -> dict[str, str]:
+    """Worker `slot` gets GPU slot % n; workers sharing a GPU must not grab all its memory."""
+    env = dict(os.environ)
+    if gpus:
+        env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
+        if workers > len(gpus):
+            env.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+            env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    return env
+
+
+# ---------------------------------------------------------------- runners
+
+
+def run_sweep(
+    config: dict[str, Any],
+    workers: int,
+    data_dir: Path,
+    runs_root: Path,
+    count: int | None = None,
+    extra_args: Sequence[str] = (),
+    online: bool | None = None,
+) -> dict[str, Any]:
+    """Run a sweep (W&B agents when online, local subprocesses otherwise) and rank its trials."""
+    validate_sweep(config)
+    if workers < 1:
+        raise TextrecError("--workers must be at least 1")
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(config.get("name") or "sweep"))
+    sweep_dir = Path(runs_root) / f"sweep-{name}"
+    if wandb_online(online):
+        return _run_online(config, name, workers, Path(data_dir), sweep_dir, count, extra_args)
+    if config["method"] == "bayes":
+        raise TextrecError("method bayes needs the W&B sweep server: set WANDB_API_KEY")
+    trials = [
+        Trial(f"trial-{i:03d}", params)
+        for i, params in enumerate(expand_trials(config, count, seed=int(config.get("seed", 0))))
+    ]
+    gpus = gpu_ids()
+    slots: queue.Queue[int] = queue.Queue()
+    for slot in range(workers):
+        slots.put(slot)
+    metric = config["metric"]["name"]
+    stderr_console.print(
+        f"sweep [bold]{name}[/bold]: {len(trials)} {config['method']} trials, {workers} workers"
+        + (f" on GPUs {','.join(gpus)}" if gpus else "")
+        + f" → {sweep_dir}"
+    )
+
+    def run_one(trial: Trial) -> Trial:
+        slot = slots.get()
+        try:
+            env = worker_env(slot, workers, gpus)
+            env.setdefault("WANDB_RUN_GROUP", f"sweep-{name}")
+            return _run_trial(trial, sweep_dir, Path(data_dir), extra_args, env, metric)
+        finally:
+            slots.put(slot)
+
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        with progress_bar(f"sweep {name}", len(trials)) as advance:
+            futures = [pool.submit(run_one, trial) for trial in trials]
+            for future in as_completed(futures):
+                trial = future.result()
+                _report_trial(trial, metric)
+                _save(config, name, "local", None, trials, sweep_dir)
+                advance(1)
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return _finish(config, name, "local", None, trials, sweep_dir)
+
+
+def _run_trial(
+    trial: Trial,
+    sweep_dir: Path,
+    data_dir: Path,
+    extra_args: Sequence[str],
+    env: dict[str, str],
+    metric: str,
+) -> Trial:
+    run_dir = sweep_dir / trial.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trial.run_dir = str(run_dir)
+    log = run_dir / "train.log"
+    started = time.time()
+    with open(log, "w") as fh:
+        returncode = subprocess.run(
+            train_command(trial.params, run_dir, data_dir, extra_args),
+            stdin=subprocess.DEVNULL,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+        ).returncode
+    trial.seconds = round(time.time() - started, 1)
+    lines = log.read_text(errors="replace").splitlines()
+    summary = _json_summary(lines)
+    if returncode != 0 or summary is None:
+        trial.status = "failed"
+        trial.error = _error_line(lines) or f"exit code {returncode}"
+        return trial
+    trial.status, trial.metrics = "ok", summary.get("metrics", {})
+    trial.metric = _number(trial.metrics.get(metric))
+    if trial.metric is None:
+        trial.error = f"no {metric!r} in its metrics ({', '.join(trial.metrics)})"
+    return trial
+
+
+def _json_summary(lines: list[str]) -> dict[str, Any] | None:
+    """`train --json` prints {"run_dir", "metrics"} as its last JSON line (Keras logs precede)."""
+    for line in reversed(lines):
+        if line.startswith("{"):
+            try:
+                payload = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(payload, dict) and "metrics" in payload:
+                return payload
+    return None
+
+
+def _error_line(lines: list[str]) -> str | None:
+    """The CLI's one-line `error: ...` if there is one, else the last line (a traceback's)."""
+    for line in reversed(lines):
+        if line.startswith("error:"):
+            return line.removeprefix("error:").strip()
+    rest = [line.strip() for line in lines if line.strip()]
+    return rest[-1] if rest else None
+
+
+def _number(value: Any) -> float | None:
+    if not _is_number(value) or math.isnan(value):
+        return None
+    return float(value)
+
+
+# ---------------------------------------------------------------- ranking and output
+
+
+def rank_trials(trials: list[Trial], goal: str) -> list[Trial]:
+    """Best first by the metric; trials without it next; crashed trials last."""
+    sign = -1.0 if goal == "maximize" else 1.0
+
+    def key(t: Trial) -> tuple[int, float, str]:
+        if t.status != "ok":
+            return (2, 0.0, t.name)
+        if t.metric is None:
+            return (1, 0.0, t.name)
+        return (0, sign * t.metric, t.name)
+
+    ranked = sorted(trials, key=key)
+    for i, trial in enumerate(ranked, 1):
+        trial.rank = i
+    return ranked
+
+
+def _results(
+    config: dict[str, Any], name: str, backend: str, sweep_id: str | None, trials: list[Trial]
+) -> dict[str, Any]:
+    goal = config["metric"].get("goal", "minimize")
+    ranked = [asdict(t) for t in rank_trials(list(trials), goal)]
+    done = [t for t in ranked if t["status"] != "pending"]
+    best = done[0] if done and done[0]["metric"] is not None else None
+    return {
+        "name": name,
+        "method": config["method"],
+        "metric": {"name": config["metric"]["name"], "goal": goal},
+        "backend": backend,
+        "sweep_id": sweep_id,
+        "trials": ranked,
+        "best": best,
+        "completed": sum(t["status"] == "ok" for t in ranked),
+        "failed": sum(t["status"] == "failed" for t in ranked),
+    }
+
+
+def _save(config, name, backend, sweep_id, trials, sweep_dir: Path) -> dict[str, Any]:
+    results = _results(config, name, backend, sweep_id, trials)
+    write_json(sweep_dir / "results.json", results)
+    return results
+
+
+def _finish(config, name, backend, sweep_id, trials, sweep_dir: Path) -> dict[str, Any]:
+    results = _save(config, name, backend, sweep_id, trials, sweep_dir)
+    print_ranking(results)
+    stderr_console.print(f"results: {sweep_dir / 'results.json'}")
+    return results
+
+
+def _report_trial(trial: Trial, metric: str) -> None:
+    if trial.status == "ok":
+        value = "—" if trial.metric is None else f"{trial.metric:.4f}"
+        stderr_console.print(f"[green]✓[/green] {trial.name} {metric}={value} ({trial.seconds}s)")
+    else:
+        stderr_console.print(
+            f"[red]✗[/red] {trial.name} failed: {trial.error}", highlight=False, soft_wrap=True
+        )
+
+
+def print_ranking(results: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    trials = results["trials"]
+    varying = [k for k in (trials[0]["params"] if trials else {}) if len(
+        {json.dumps(t["params"].get(k), sort_keys=True) for t in trials}
+    ) > 1] or list(trials[0]["params"] if trials else {})  # fmt: skip
+    metric = results["metric"]
+    table = Table(title=f"sweep {results['name']}: {metric['name']} ({metric['goal']})")
+    for column in ("rank", "trial", "params", metric["name"], "status", "run dir / error"):
+        table.add_column(column)
+    for t in trials:
+        params = " ".join(f"{k}={t['params'].get(k)}" for k in varying)
+        value = "—" if t["metric"] is None else f"{t['metric']:.4f}"
+        style = "red" if t["status"] == "failed" else None
+        where = t["error"] if t["status"] == "failed" else t["run_dir"]
+        table.add_row(str(t["rank"]), t["name"], params, value, t["status"], where, style=style)
+    stderr_console.print(table)
