@@ -262,6 +262,39 @@ def _print_mapping_table(title: str, values: dict) -> None:
     out.print(table)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@user_errors
+def sweep(
+    ctx: typer.Context,
+    config_path: Annotated[Path, typer.Argument(help="Sweep config in W&B's YAML format.")],
+    workers: Annotated[int, typer.Option(help="Trials run in parallel (one GPU each).")] = 2,
+    count: Annotated[
+        int | None, typer.Option(help="Trials for random sweeps (cap for grid).")
+    ] = None,
+    online: Annotated[
+        bool | None,
+        typer.Option("--online/--offline", help="Default: online iff WANDB_API_KEY is set."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Run a hyper-parameter sweep; extra options (e.g. --max-train-samples 100) go to every trial.
+
+    Online, W&B's sweep server picks trials and other machines join with `wandb agent ID`;
+    offline, grid/random trials run here as parallel `textrec train` processes.
+    """
+    from textrec_cli.training.sweep import load_sweep, run_sweep
+
+    if workers < 1:
+        raise TextrecError("--workers must be at least 1")
+    results = run_sweep(
+        load_sweep(config_path), workers, data_dir or settings.data_dir(), settings.runs_dir(),
+        count=count, extra_args=list(ctx.args), online=online,
+    )  # fmt: skip
+    if as_json:
+        print(json.dumps(results, ensure_ascii=False))
+
+
 LINE_DATASETS = ("real_lines", "synthetic_handwriting", "emnist_lines", "iam_lines")
 
 

@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +180,9 @@ def draw(spec: dict[str, Any], rng: random.Random) -> Any:
         return spec["value"]
     if dist == "categorical":
         probs = spec.get("probabilities")
-        return rng.choices(spec["values"], weights=probs)[0] if probs else rng.choice(spec["values"])
+        return (
+            rng.choices(spec["values"], weights=probs)[0] if probs else rng.choice(spec["values"])
+        )
     lo, hi = spec.get("min"), spec.get("max")
     mu, sigma = spec.get("mu", 0.0), spec.get("sigma", 1.0)
     if dist == "int_uniform":
@@ -286,8 +288,7 @@ def run_sweep(
     if config["method"] == "bayes":
         raise TextrecError("method bayes needs the W&B sweep server: set WANDB_API_KEY")
     trials = [
-        Trial(f"trial-{i:03d}", params)
-        for i, params in enumerate(expand_trials(config, count, seed=int(config.get("seed", 0))))
+        Trial(f"trial-{i:03d}", params) for i, params in enumerate(expand_trials(config, count))
     ]
     gpus = gpu_ids()
     slots: queue.Queue[int] = queue.Queue()
@@ -312,9 +313,9 @@ def run_sweep(
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
         with progress_bar(f"sweep {name}", len(trials)) as advance:
-            futures = [pool.submit(run_one, trial) for trial in trials]
+            futures = {pool.submit(run_one, trial): i for i, trial in enumerate(trials)}
             for future in as_completed(futures):
-                trial = future.result()
+                trial = trials[futures[future]] = future.result()
                 _report_trial(trial, metric)
                 _save(config, name, "local", None, trials, sweep_dir)
                 advance(1)
@@ -333,9 +334,10 @@ def _run_trial(
     env: dict[str, str],
     metric: str,
 ) -> Trial:
+    """A fresh Trial record: worker threads never touch the list the main thread saves."""
     run_dir = sweep_dir / trial.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    trial.run_dir = str(run_dir)
+    trial = replace(trial, run_dir=str(run_dir))
     log = run_dir / "train.log"
     started = time.time()
     with open(log, "w") as fh:
@@ -428,13 +430,28 @@ def _results(
     }
 
 
-def _save(config, name, backend, sweep_id, trials, sweep_dir: Path) -> dict[str, Any]:
+def _save(
+    config: dict[str, Any],
+    name: str,
+    backend: str,
+    sweep_id: str | None,
+    trials: list[Trial],
+    sweep_dir: Path,
+) -> dict[str, Any]:
     results = _results(config, name, backend, sweep_id, trials)
     write_json(sweep_dir / "results.json", results)
     return results
 
 
-def _finish(config, name, backend, sweep_id, trials, sweep_dir: Path) -> dict[str, Any]:
+def _finish(
+    config: dict[str, Any],
+    name: str,
+    backend: str,
+    sweep_id: str | None,
+    trials: list[Trial],
+    sweep_dir: Path,
+) -> dict[str, Any]:
+    """Final results.json, the ranking table on stderr; results are also returned."""
     results = _save(config, name, backend, sweep_id, trials, sweep_dir)
     print_ranking(results)
     stderr_console.print(f"results: {sweep_dir / 'results.json'}")
@@ -469,3 +486,133 @@ def print_ranking(results: dict[str, Any]) -> None:
         where = t["error"] if t["status"] == "failed" else t["run_dir"]
         table.add_row(str(t["rank"]), t["name"], params, value, t["status"], where, style=style)
     stderr_console.print(table)
+
+
+# ---------------------------------------------------------------- W&B online
+
+
+def wandb_sweep_config(
+    config: dict[str, Any], name: str, count: int | None, extra_args: Sequence[str] = ()
+) -> dict[str, Any]:
+    """What W&B gets: its agents run `agent_trial` below, which calls `textrec train`."""
+    sent = {k: v for k, v in config.items() if k != "count"}
+    if count or config["method"] != "grid":
+        sent["run_cap"] = int(
+            count or config.get("run_cap") or config.get("count") or DEFAULT_RANDOM_COUNT
+        )
+    if "command" not in sent and "program" not in sent:
+        sent["command"] = [
+            "${env}", "${interpreter}", "-m", "textrec_cli.training.sweep", name, "${args_json}",
+            *extra_args,
+        ]  # fmt: skip
+    return sent
+
+
+def agent_commands(
+    sweep_path: str, workers: int, per_agent: int | None, data_dir: Path, runs_root: Path
+) -> list[tuple[list[str], dict[str, str]]]:
+    """One `wandb agent` per worker, each on its GPU, finding this venv's python first."""
+    gpus, agents = gpu_ids(), []
+    for slot in range(workers):
+        env = worker_env(slot, workers, gpus)
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        env["TEXTREC_DATA_DIR"], env["TEXTREC_RUNS_DIR"] = str(data_dir), str(runs_root)
+        limit = ["--count", str(per_agent)] if per_agent else []
+        agents.append(([sys.executable, "-m", "wandb", "agent", *limit, sweep_path], env))
+    return agents
+
+
+def _run_online(
+    config: dict[str, Any],
+    name: str,
+    workers: int,
+    data_dir: Path,
+    sweep_dir: Path,
+    count: int | None,
+    extra_args: Sequence[str],
+) -> dict[str, Any]:
+    import wandb
+
+    project = config.get("project") or os.environ.get("WANDB_PROJECT", "textrec")
+    entity = config.get("entity") or os.environ.get("WANDB_ENTITY")
+    sent = wandb_sweep_config(config, name, count, extra_args)
+    try:
+        sweep_id = wandb.sweep(sent, project=project, entity=entity)
+    except Exception as exc:  # W&B raises many types (auth, network, schema)
+        raise TextrecError(f"W&B could not create the sweep: {exc}") from None
+    if not sweep_id:
+        raise TextrecError("W&B could not create the sweep (offline? check WANDB_API_KEY)")
+    path = f"{entity or wandb.Api().default_entity}/{project}/{sweep_id}"
+    total = sent.get("run_cap") or len(expand_trials(config))
+    stderr_console.print(
+        f"W&B sweep [bold]{path}[/bold]: {workers} local agents → {sweep_dir}\n"
+        f"another machine joins with `wandb agent {path}` (textrec installed, data prepared)"
+    )
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    per_agent = math.ceil(sent["run_cap"] / workers) if "run_cap" in sent else None
+    procs = []
+    for slot, (cmd, env) in enumerate(
+        agent_commands(path, workers, per_agent, data_dir, sweep_dir.parent)
+    ):
+        with open(sweep_dir / f"agent-{slot}.log", "w") as log:
+            procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
+    try:
+        with progress_bar(f"sweep {name} (local agents)", total) as advance:
+            seen = 0
+            while any(p.poll() is None for p in procs):
+                time.sleep(5)
+                done = len(list(sweep_dir.glob("trial-*/metadata.json")))
+                advance(done - seen)
+                seen = done
+    except KeyboardInterrupt:
+        for proc in procs:
+            proc.terminate()
+        raise
+    return _finish(config, name, "wandb", path, _wandb_trials(path, config, sweep_dir), sweep_dir)
+
+
+def _wandb_trials(path: str, config: dict[str, Any], sweep_dir: Path) -> list[Trial]:
+    """Every run of the sweep, from every machine, as W&B recorded it."""
+    import wandb
+
+    try:
+        runs = list(wandb.Api().sweep(path).runs)
+    except Exception as exc:  # network or auth: the sweep page still has it all
+        stderr_console.print(f"[yellow]W&B: could not list the sweep's runs: {exc}[/yellow]")
+        return []
+    metric, trials = config["metric"]["name"], []
+    for run in runs:
+        summary = getattr(run, "summary_metrics", None)  # wandb >= 0.19
+        if summary is None:
+            summary = run.summary._json_dict
+        metrics = {k: v for k, v in summary.items() if _is_number(v)}
+        local = sweep_dir / f"trial-{run.id}"
+        ok = run.state == "finished"
+        trials.append(
+            Trial(
+                name=f"trial-{run.id}",
+                params={k: run.config.get(k) for k in config["parameters"]},
+                status="ok" if ok else ("failed" if run.state != "running" else "running"),
+                metric=_number(metrics.get(metric)) if ok else None,
+                metrics=metrics,
+                run_dir=str(local) if local.is_dir() else run.url,
+                error=None if ok else f"W&B run {run.state}",
+            )
+        )
+    return trials
+
+
+def agent_trial(argv: Sequence[str]) -> None:
+    """What a W&B agent runs per trial: NAME PARAMS_JSON [train options] → `textrec train`."""
+    if len(argv) < 2:
+        raise SystemExit("usage: python -m textrec_cli.training.sweep NAME PARAMS_JSON [OPTIONS]")
+    name, params, extra = argv[0], json.loads(argv[1]), list(argv[2:])
+    run_id = os.environ.get("WANDB_RUN_ID") or time.strftime("%Y%m%d-%H%M%S")
+    # a run dir per W&B run: agents starting in the same second never share one
+    run_dir = settings.runs_dir() / f"sweep-{name}" / f"trial-{run_id}"
+    command = train_command(params, run_dir, settings.data_dir(), extra)
+    os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    agent_trial(sys.argv[1:])
