@@ -168,3 +168,21 @@ def test_balanced_sampling_evens_out_classes() -> None:
     labels = np.array([0] * 900 + [1] * 100)
     picked = labels[balanced_indices(labels, 20000, np.random.default_rng(0))]
     assert abs(np.mean(picked == 1) - 0.5) < 0.03
+
+
+def test_init_from_fine_tunes_an_existing_model(workdir: Path, emnist_ready: Path) -> None:
+    import keras
+
+    base = workdir / "runs" / "base"
+    args = ["train", "--dataset", "emnist", "--epochs", "1", "--no-wandb", "--augment", "0"]
+    assert run_cli(*args, "--model", "mlp", "--output", base).exit_code == 0
+    tuned = workdir / "runs" / "tuned"
+    result = run_cli(*args, "--model", "mlp", "--output", tuned, "--init-from", base,
+                     "--lr", "1e-12")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    before = keras.saving.load_model(base / "model.keras").get_weights()
+    after = keras.saving.load_model(tuned / "model.keras").get_weights()
+    for a, b in zip(before, after, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    result = run_cli(*args, "--model", "lenet", "--output", workdir / "x", "--init-from", base)
+    assert result.exit_code == 2 and "different architecture" in result.stderr

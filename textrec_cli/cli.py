@@ -189,6 +189,9 @@ def train(
     augment: Annotated[float, typer.Option(help="Augmentation strength, 0 = off.")] = 1.0,
     patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = 4,
     seed: int = 0,
+    init_from: Annotated[
+        Path | None, typer.Option(help="Chars: start from this model's weights (fine-tune).")
+    ] = None,
     max_train_samples: Annotated[int | None, typer.Option(help="Subsample training set.")] = None,
     lines_dir: Annotated[
         list[Path] | None, typer.Option(help="Lines: folder with labels.tsv (repeatable).")
@@ -244,6 +247,7 @@ def train(
             model=model, dataset=dataset, epochs=epochs, batch_size=batch_size or 128,
             learning_rate=lr or 2e-3, balance=balance, augment=augment, patience=patience,
             seed=seed, max_train_samples=max_train_samples,
+            init_from=str(init_from) if init_from else None,
         )  # fmt: skip
         metrics = run_training(config, data_dir, run_dir, use_wandb=wandb).metrics
     if as_json:

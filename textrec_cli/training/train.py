@@ -26,6 +26,7 @@ class TrainConfig:
     patience: int = 4
     seed: int = 0
     max_train_samples: int | None = None
+    init_from: str | None = None  # a .keras file or model folder to start from (fine-tuning)
     model_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,6 +71,8 @@ def train(
         f"{num_classes} classes → {run_dir}"
     )
     model = build_model(config.model, dataset.input_shape, num_classes, **config.model_options)
+    if config.init_from:
+        _load_initial_weights(model, Path(config.init_from))
     train_seq = GlyphSequence(
         x_train,
         y_train,
@@ -158,3 +161,20 @@ def train(
         run.summary.update(metrics)
         run.finish()
     return TrainResult(run_dir, metrics)
+
+
+def _load_initial_weights(model, path: Path) -> None:
+    """Start from another model's weights (same architecture and classes), e.g. to fine-tune."""
+    import keras
+
+    from textrec_cli.errors import InputError
+    from textrec_cli.models.store import MODEL_FILE
+
+    source = path / MODEL_FILE if path.is_dir() else path
+    if not source.is_file():
+        raise InputError(f"--init-from: no model at {path}")
+    donor = keras.saving.load_model(source, compile=False)
+    shapes = [w.shape for w in model.get_weights()]
+    if [w.shape for w in donor.get_weights()] != shapes:
+        raise InputError(f"--init-from: {source} has a different architecture or class count")
+    model.set_weights(donor.get_weights())
