@@ -32,6 +32,8 @@ def main() -> None:
     saved = load_model(args.run_dir)
     target = settings.BUNDLED_LINE_MODEL if args.kind == "line" else settings.BUNDLED_CHAR_MODEL
     metadata = dict(saved.metadata)
+    created = str(metadata.get("created", ""))[:10]
+    metadata["version"] = f"{target.name}-{created}" if created else target.name
     metadata["bundled_from"] = str(args.run_dir)
     metadata["how_trained"] = args.note
     metadata["evaluations"] = [json.loads(p.read_text()) for p in args.report]

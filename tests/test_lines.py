@@ -186,3 +186,8 @@ def test_bad_mix_is_a_clear_error(workdir: Path) -> None:
     assert result.exit_code == 1 and "name=weight" in result.stderr
     result = run_cli("train", "--model", "crnn", "--dataset", "mix", "--mix", "klingon=1")
     assert result.exit_code == 1 and "unknown line dataset" in result.stderr
+
+
+def test_backend_option_is_validated(workdir: Path) -> None:
+    result = run_cli("train", "--model", "crnn", "--backend", "theano")
+    assert result.exit_code == 1 and "--backend must be" in result.stderr

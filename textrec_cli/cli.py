@@ -153,6 +153,22 @@ def synth_chars(
     err.print(f"[green]✓[/green] synthetic_chars ready: {path}")
 
 
+def _select_backend(backend: str) -> None:
+    """Set KERAS_BACKEND before Keras loads; saved models load on any backend afterwards."""
+    import importlib.util
+
+    if backend not in ("tensorflow", "jax", "torch"):
+        raise TextrecError(f"--backend must be tensorflow, jax or torch, not {backend!r}")
+    if "keras" in sys.modules:
+        current = sys.modules["keras"].backend.backend()
+        if current != backend:
+            raise TextrecError(f"Keras is already loaded with the {current} backend")
+        return
+    if importlib.util.find_spec(backend) is None:
+        raise TextrecError(f"--backend {backend}: the {backend} package is not installed")
+    os.environ["KERAS_BACKEND"] = backend
+
+
 def _parse_mix(mix: str | None, dataset: str) -> dict[str, float]:
     """`--mix synthetic_handwriting=0.35,real_lines=0.65`; a single dataset is weight 1."""
     if dataset != "mix":
@@ -215,10 +231,15 @@ def train(
     ] = False,
     output: Annotated[Path | None, typer.Option(help="Run directory.")] = None,
     wandb: Annotated[bool, typer.Option("--wandb/--no-wandb", help="Log to W&B.")] = True,
+    backend: Annotated[
+        str | None, typer.Option(help="Keras backend: tensorflow (default), jax or torch.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Train a model; saves model + metadata into a run directory."""
+    if backend:
+        _select_backend(backend)
     from textrec_cli.models import LINE_MODELS
 
     if epochs < 1 or (batch_size is not None and batch_size < 1):
