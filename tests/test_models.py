@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from textrec_cli.errors import TextrecError
-from textrec_cli.models import MODELS, build_model
+from textrec_cli.models import LINE_MODELS, MODELS, build_model
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_registered_models_output_class_probabilities(name: str) -> None:
+@pytest.mark.parametrize("name", sorted(set(MODELS) - LINE_MODELS))
+def test_char_models_output_class_probabilities(name: str) -> None:
     model = build_model(name, (28, 28, 1), 62)
     x = np.random.default_rng(0).integers(0, 256, (3, 28, 28, 1)).astype("uint8")
     probs = np.asarray(model.predict(x, verbose=0))
@@ -23,3 +23,14 @@ def test_unknown_model_is_a_clear_error() -> None:
 
 def test_cnn_is_small_enough_to_bundle() -> None:
     assert build_model("cnn", (28, 28, 1), 62).count_params() < 1_250_000  # < 5 MB float32
+
+
+@pytest.mark.parametrize("name", sorted(LINE_MODELS))
+def test_line_models_output_per_frame_log_probabilities(name: str) -> None:
+    model = build_model(name, (40, None, 1), 30)
+    x = np.random.default_rng(0).integers(0, 256, (2, 40, 96, 1)).astype("uint8")
+    log_probs = np.asarray(model(x, training=False))
+    assert log_probs.shape == (2, 96 // 4, 31)  # 4x width downsampling, blank + 30 classes
+    np.testing.assert_allclose(np.exp(log_probs).sum(axis=-1), 1.0, rtol=1e-4)
+    wider = np.asarray(model(np.zeros((1, 40, 200, 1), "uint8"), training=False))
+    assert wider.shape[1] == 200 // 4  # any line length is one forward pass
