@@ -26,18 +26,7 @@ def line_pairs(
     limit: int | None = None,
 ) -> tuple[list[np.ndarray], list[str]]:
     """Stemmed images and reference texts of one split of a line dataset."""
-    if dataset == "real_lines":
-        from textrec_cli.data import real_lines
-
-        if not lines_dirs:
-            raise TextrecError("--dataset real_lines needs --lines-dir FOLDER")
-        images, texts = [], []
-        for folder in lines_dirs:
-            part = real_lines.load(Path(folder), data_dir, height).splits.get(split)
-            if part:
-                images += part.images
-                texts += part.texts
-    elif dataset == "synthetic_handwriting":
+    if dataset == "synthetic_handwriting":
         from textrec_cli.data import synthetic_handwriting
         from textrec_cli.data.corpus import TextSampler, corpus_dir, corpus_zips, load_sentences
 
@@ -49,23 +38,10 @@ def line_pairs(
         rng = np.random.default_rng((SYNTHETIC_EVAL_SEED, ("train", "val", "test").index(split)))
         pairs = [generator.sample(rng) for _ in range(limit or 500)]
         images, texts = [p[0] for p in pairs], [p[1] for p in pairs]
-    elif dataset in ("emnist_lines", "iam_lines"):
-        import importlib
-
-        from textrec_cli.data.line_store import read_lines
-
-        module = importlib.import_module(
-            "textrec_cli.data." + ("iam" if dataset == "iam_lines" else "emnist_lines")
-        )
-        stored = read_lines(module.processed_path(data_dir), (split,))
-        if stored.height != height:
-            raise TextrecError(
-                f"{dataset} was built at height {stored.height}, model wants {height}"
-            )
-        part = stored.splits.get(split)
-        images, texts = (part.images, part.texts) if part else ([], [])
     else:
-        raise TextrecError(f"unknown line dataset {dataset!r}")
+        from textrec_cli.data.line_sources import load_line_split
+
+        images, texts = load_line_split(dataset, split, data_dir, height, lines_dirs)
     if not texts:
         raise TextrecError(f"{dataset} has no lines in split {split!r}")
     if limit:

@@ -41,35 +41,9 @@ class LineTrainConfig:
 
 def _stored_split(name: str, config: LineTrainConfig, data_dir: Path, split: str):
     """(images, texts) of one split of a stored line source."""
-    from textrec_cli.data import line_store, real_lines
+    from textrec_cli.data.line_sources import load_line_split
 
-    if name == "real_lines":
-        if not config.lines_dirs:
-            raise TextrecError("real_lines needs --lines-dir FOLDER (images + labels.tsv)")
-        images, texts = [], []
-        for folder in config.lines_dirs:
-            dataset = real_lines.load(Path(folder), data_dir, config.height)
-            if split in dataset.splits:
-                images += dataset.splits[split].images
-                texts += dataset.splits[split].texts
-        return images, texts
-    module = {"emnist_lines": "emnist_lines", "iam_lines": "iam"}[name]
-    import importlib
-
-    mod = importlib.import_module(f"textrec_cli.data.{module}")
-    path = mod.processed_path(data_dir)
-    if not path.is_file():
-        hint = (
-            "textrec synth-lines"
-            if name == "emnist_lines"
-            else "textrec download iam --from ARCHIVE"
-        )
-        raise TextrecError(f"{name} is not prepared in {data_dir}: run `{hint}`")
-    stored = line_store.read_lines(path, (split,))
-    if stored.height != config.height:
-        raise TextrecError(f"{path} has height {stored.height}, the model wants {config.height}")
-    part = stored.splits.get(split)
-    return (part.images, part.texts) if part else ([], [])
+    return load_line_split(name, split, data_dir, config.height, config.lines_dirs)
 
 
 def _text_sampler(config: LineTrainConfig, data_dir: Path, seed: int):
