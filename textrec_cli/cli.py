@@ -20,6 +20,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from textrec_cli import __version__, settings  # noqa: E402
+from textrec_cli.data.line_sources import LINE_DATASETS  # noqa: E402
 from textrec_cli.errors import InputError, TextrecError  # noqa: E402
 
 app = typer.Typer(
@@ -318,9 +319,6 @@ def sweep(
     )  # fmt: skip
     if as_json:
         print(json.dumps(results, ensure_ascii=False))
-
-
-LINE_DATASETS = ("real_lines", "synthetic_handwriting", "emnist_lines", "iam_lines")
 
 
 @app.command()

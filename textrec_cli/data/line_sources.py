@@ -13,6 +13,8 @@ import numpy as np
 
 from textrec_cli.errors import TextrecError
 
+# every line dataset `train` and `evaluate` know; synthetic_handwriting is generated, not stored
+LINE_DATASETS = ("synthetic_handwriting", "real_lines", "emnist_lines", "iam_lines")
 STORED = {"emnist_lines": ("emnist_lines", "textrec synth-lines"),
           "iam_lines": ("iam", "textrec download iam --from ARCHIVE")}  # fmt: skip
 

@@ -30,7 +30,7 @@ def processed_path(data_dir: Path) -> Path:
     return Path(data_dir) / "processed" / f"{NAME}.h5"
 
 
-def _outline_glyph_ok(font: ImageFont.FreeTypeFont, char: str) -> bool:
+def draws_glyph(font: ImageFont.FreeTypeFont, char: str) -> bool:
     mask = font.getmask(char)
     if mask.getbbox() is None:
         return False
@@ -56,7 +56,7 @@ def available_chars(source: FontSource, charset: list[str]) -> list[str]:
         return [c for c in charset if c in glyphs and glyphs[c].strokes]
     font = ImageFont.truetype(str(source.path), size=48)
     caps_only = is_caps_only(font)
-    return [c for c in charset if _outline_glyph_ok(font, c) and not (caps_only and c.islower())]
+    return [c for c in charset if draws_glyph(font, c) and not (caps_only and c.islower())]
 
 
 def _render_outline(path: Path, char: str, rng: np.random.Generator) -> Image.Image:

@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from textrec_cli.data.charsets import LINE_CHARSET
 from textrec_cli.data.fonts import FontSource, discover_fonts, split_families
-from textrec_cli.data.synthetic_chars import _outline_glyph_ok, is_caps_only
+from textrec_cli.data.synthetic_chars import draws_glyph, is_caps_only
 from textrec_cli.errors import TextrecError
 from textrec_cli.stems import line
 
@@ -39,7 +39,7 @@ def font_coverage(source: FontSource) -> tuple[frozenset[str], bool]:
         glyphs = load_hershey_font(source.path)
         return frozenset(c for c in LINE_CHARSET if c in glyphs), False
     font = _font(str(source.path), 48)
-    drawn = frozenset(c for c in LINE_CHARSET if c == " " or _outline_glyph_ok(font, c))
+    drawn = frozenset(c for c in LINE_CHARSET if c == " " or draws_glyph(font, c))
     return drawn, is_caps_only(font)
 
 

@@ -9,7 +9,6 @@ import numpy as np
 from PIL import Image
 
 from textrec_cli.containers import Prediction
-from textrec_cli.inference.image_io import load_image
 from textrec_cli.models.store import SavedModel, load_model
 from textrec_cli.settings import BUNDLED_CHAR_MODEL
 from textrec_cli.stems.char import char_stem
@@ -35,10 +34,6 @@ class CharPredictor:
         return np.asarray(
             self.saved.model.predict(glyphs[..., None], batch_size=self.batch_size, verbose=0)
         )
-
-    def predict_files(self, files: list[str | Path], top_k: int = 3) -> list[Prediction]:
-        """Read image files into Predictions; a bad file raises InputError."""
-        return self.predict_images([(str(f), load_image(f)) for f in files], top_k)
 
     def predict_images(
         self, items: list[tuple[str, Image.Image]], top_k: int = 3

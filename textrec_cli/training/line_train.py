@@ -12,11 +12,10 @@ import numpy as np
 
 from textrec_cli import __version__
 from textrec_cli.data.charsets import LINE_CHARSET
+from textrec_cli.data.line_sources import LINE_DATASETS, load_line_split
 from textrec_cli.errors import TextrecError
 from textrec_cli.progress import stderr_console
 from textrec_cli.stems import line
-
-LINE_DATASETS = ("synthetic_handwriting", "real_lines", "emnist_lines", "iam_lines")
 
 
 @dataclass
@@ -39,24 +38,15 @@ class LineTrainConfig:
     model_options: dict[str, Any] = field(default_factory=dict)
 
 
-def _stored_split(name: str, config: LineTrainConfig, data_dir: Path, split: str):
-    """(images, texts) of one split of a stored line source."""
-    from textrec_cli.data.line_sources import load_line_split
-
-    return load_line_split(name, split, data_dir, config.height, config.lines_dirs)
-
-
-def _text_sampler(config: LineTrainConfig, data_dir: Path, seed: int):
+def _text_sampler(config: LineTrainConfig, data_dir: Path, real_texts: list[str]):
     """English corpus sentences plus the train transcriptions of the real lines (French)."""
     from textrec_cli.data.corpus import TextSampler, corpus_dir, corpus_zips, load_sentences
 
     folder = corpus_dir(data_dir)
     if folder is None:
         raise TextrecError("no text corpus found: run `textrec download corpus` (or --from ZIP)")
-    sentences = load_sentences(corpus_zips(folder))
-    if config.lines_dirs:
-        sentences += _stored_split("real_lines", config, data_dir, "train")[1]
-    return TextSampler(sentences, LINE_CHARSET, min_chars=4, max_chars=64, seed=seed)
+    sentences = load_sentences(corpus_zips(folder)) + real_texts
+    return TextSampler(sentences, LINE_CHARSET, min_chars=4, max_chars=64, seed=config.seed)
 
 
 def build_sources(config: LineTrainConfig, data_dir: Path, fonts_dir: Path | None):
@@ -69,6 +59,12 @@ def build_sources(config: LineTrainConfig, data_dir: Path, fonts_dir: Path | Non
         raise TextrecError(
             f"unknown line dataset(s) {sorted(unknown)}; choose from {', '.join(LINE_DATASETS)}"
         )
+
+    def split(name: str, part: str):
+        return load_line_split(name, part, data_dir, config.height, config.lines_dirs)
+
+    # stored train splits are read once: they feed both their source and the text sampler
+    stored = {name: split(name, "train") for name in config.mix if name != "synthetic_handwriting"}
     train, val = {}, {}
     for name in config.mix:
         if name == "synthetic_handwriting":
@@ -76,17 +72,21 @@ def build_sources(config: LineTrainConfig, data_dir: Path, fonts_dir: Path | Non
                 raise TextrecError(
                     "synthetic_handwriting needs fonts: --fonts-dir or TEXTREC_FONTS_DIR"
                 )
-            texts = _text_sampler(config, data_dir, config.seed)
+            if "real_lines" in stored:
+                real_texts = stored["real_lines"][1]
+            else:
+                real_texts = split("real_lines", "train")[1] if config.lines_dirs else []
+            texts = _text_sampler(config, data_dir, real_texts)
             train[name] = synthetic_handwriting.for_split("train", fonts_dir, texts, config.height)
             val_gen = synthetic_handwriting.for_split("val", fonts_dir, texts, config.height)
             rng = np.random.default_rng(12345)
             val[name] = [val_gen.sample(rng) for _ in range(config.val_lines)]
         else:
-            images, texts = _stored_split(name, config, data_dir, "train")
+            images, texts = stored[name]
             if not texts:
                 raise TextrecError(f"{name} has no train lines")
             train[name] = StoredLines(images, texts, config.augment)
-            v_images, v_texts = _stored_split(name, config, data_dir, "val")
+            v_images, v_texts = split(name, "val")
             pick = np.random.default_rng(0).permutation(len(v_texts))[: config.val_lines]
             if len(pick):
                 val[name] = [(v_images[i], v_texts[i]) for i in pick]
