@@ -5,7 +5,7 @@ Heavy imports (TensorFlow, W&B) happen inside commands so `textrec --help` stays
 
 from __future__ import annotations
 
-import functools
+import importlib
 import json
 import os
 import sys
@@ -16,10 +16,10 @@ from typing import Annotated
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import typer  # noqa: E402
-from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from textrec_cli import __version__, settings  # noqa: E402
+from textrec_cli.cli_support import DataDir, err, out, user_errors  # noqa: E402
 from textrec_cli.data.line_sources import LINE_DATASETS  # noqa: E402
 from textrec_cli.errors import InputError, TextrecError  # noqa: E402
 
@@ -30,33 +30,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Data root (default $TEXTREC_DATA_DIR or ./data)."),
-]
-
-
-def _fail(message: str, code: int) -> None:
-    err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def user_errors(func):
-    """Turn TextrecError into one red line on stderr and its exit code, never a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except TextrecError as exc:
-            _fail(str(exc), exc.exit_code)
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
-
-    return wrapper
 
 
 def _version(value: bool) -> None:
@@ -442,6 +415,14 @@ def predict(
             )
     if failures:
         raise typer.Exit(InputError.exit_code)
+
+
+# Commands of other concerns (serving, monitoring, labeling, ...) live beside their code: each
+# module has `register(app)`; adding a command group is one line here.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
 
 
 def main() -> None:
