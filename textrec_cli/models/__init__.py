@@ -17,10 +17,11 @@ MODELS: dict[str, str] = {
     "cnn": "textrec_cli.models.cnn",
     "line_cnn": "textrec_cli.models.line_cnn",
     "crnn": "textrec_cli.models.crnn",
+    "line_tcn": "textrec_cli.models.line_tcn",
 }
 
 # Line models read a whole line with CTC; the rest classify one 28x28 character.
-LINE_MODELS = {"line_cnn", "crnn"}
+LINE_MODELS = {"line_cnn", "crnn", "line_tcn"}
 
 
 def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, **options: Any):

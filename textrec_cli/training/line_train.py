@@ -35,6 +35,7 @@ class LineTrainConfig:
     val_lines: int = 400  # per validation source, for the per-epoch CER
     time_budget: float | None = None  # seconds; replaces the step-based schedule when set
     seed: int = 0
+    init_from: str | None = None  # a model whose matching leading layers start this one
     model_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -130,6 +131,11 @@ def train_lines(
     else:
         shape = (config.height, None, 1)
         model = build_model(config.model, shape, len(LINE_CHARSET), **config.model_options)
+        if config.init_from:
+            from textrec_cli.training.warm_start import copy_matching_prefix, load_donor
+
+            copied = copy_matching_prefix(load_donor(Path(config.init_from)), model)
+            stderr_console.print(f"initialized {copied} leading layers from {config.init_from}")
     total_steps = config.epochs * config.steps_per_epoch
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, total_steps, alpha=0.05, warmup_target=config.learning_rate,

@@ -165,16 +165,6 @@ def train(
 
 def _load_initial_weights(model, path: Path) -> None:
     """Start from another model's weights (same architecture and classes), e.g. to fine-tune."""
-    import keras
+    from textrec_cli.training.warm_start import copy_all, load_donor
 
-    from textrec_cli.errors import InputError
-    from textrec_cli.models.store import MODEL_FILE
-
-    source = path / MODEL_FILE if path.is_dir() else path
-    if not source.is_file():
-        raise InputError(f"--init-from: no model at {path}")
-    donor = keras.saving.load_model(source, compile=False)
-    shapes = [w.shape for w in model.get_weights()]
-    if [w.shape for w in donor.get_weights()] != shapes:
-        raise InputError(f"--init-from: {source} has a different architecture or class count")
-    model.set_weights(donor.get_weights())
+    copy_all(load_donor(path), model)
