@@ -24,13 +24,15 @@ from textrec_cli.models.store import load_model, save_model  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--kind", choices=("char", "line"), required=True)
+    parser.add_argument("--kind", choices=("char", "line", "detector"), required=True)
     parser.add_argument("--report", type=Path, action="append", default=[])
     parser.add_argument("--note", default="")
     args = parser.parse_args()
 
     saved = load_model(args.run_dir)
-    target = settings.BUNDLED_LINE_MODEL if args.kind == "line" else settings.BUNDLED_CHAR_MODEL
+    target = {"line": settings.BUNDLED_LINE_MODEL, "detector": settings.BUNDLED_DETECTOR}.get(
+        args.kind, settings.BUNDLED_CHAR_MODEL
+    )
     metadata = dict(saved.metadata)
     created = str(metadata.get("created", ""))[:10]
     metadata["version"] = f"{target.name}-{created}" if created else target.name

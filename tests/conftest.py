@@ -14,6 +14,11 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SHARED_FONTS = SHARED / "fonts"
 
 
+def pytest_report_header() -> str:
+    """Say which Keras backend runs (`nox -s tests_jax` sets KERAS_BACKEND=jax)."""
+    return f"keras backend: {os.environ.get('KERAS_BACKEND', 'tensorflow')}"
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run in a temp dir with textrec's data and runs redirected there."""

@@ -22,6 +22,7 @@ def emnist_ready(workdir: Path, emnist_zip: Path) -> Path:
     return path
 
 
+@pytest.mark.backends
 def test_train_lenet_one_epoch_then_evaluate(workdir: Path, emnist_ready: Path) -> None:
     run_dir = workdir / "runs" / "lenet"
     result = run_cli(

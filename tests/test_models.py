@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 from textrec_cli.errors import TextrecError
-from textrec_cli.models import LINE_MODELS, MODELS, build_model
+from textrec_cli.models import DETECTOR_MODELS, LINE_MODELS, MODELS, build_model
+
+pytestmark = pytest.mark.backends  # all of it runs under TensorFlow and under JAX
 
 
-@pytest.mark.parametrize("name", sorted(set(MODELS) - LINE_MODELS))
+@pytest.mark.parametrize("name", sorted(set(MODELS) - LINE_MODELS - DETECTOR_MODELS))
 def test_char_models_output_class_probabilities(name: str) -> None:
     model = build_model(name, (28, 28, 1), 62)
     x = np.random.default_rng(0).integers(0, 256, (3, 28, 28, 1)).astype("uint8")

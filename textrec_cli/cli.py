@@ -159,17 +159,28 @@ def _parse_mix(mix: str | None, dataset: str) -> dict[str, float]:
     return weights
 
 
+def _parse_page_mix(mix: str | None, dataset: str) -> dict[str, float]:
+    """Page datasets for the detector; `mix` defaults to real pages with synthetic variety."""
+    if dataset == "mix" and not mix:
+        return {"real_pages": 0.7, "synthetic_pages": 0.3}
+    return _parse_mix(mix, dataset)
+
+
 @app.command()
 @user_errors
 def train(
     model: Annotated[
-        str, typer.Option(help="mlp, lenet, cnn (characters); line_cnn, crnn (lines).")
+        str,
+        typer.Option(
+            help="mlp, lenet, cnn (characters); line_cnn, crnn (lines); line_detector (pages)."
+        ),
     ] = "cnn",
     dataset: Annotated[
         str,
         typer.Option(
             help="Characters: emnist, synthetic_chars. Lines: synthetic_handwriting, real_lines, "
-            "emnist_lines, iam_lines, or mix (see --mix)."
+            "emnist_lines, iam_lines, or mix (see --mix). Pages: real_pages, synthetic_pages, "
+            "mix (--lines-dir: the page folder, default ../shared/data/copiste/pages)."
         ),
     ] = "synthetic_chars",
     epochs: int = 10,
@@ -180,11 +191,16 @@ def train(
     patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = 4,
     seed: int = 0,
     init_from: Annotated[
-        Path | None, typer.Option(help="Chars: start from this model's weights (fine-tune).")
+        Path | None,
+        typer.Option(
+            help="Start from this model's weights (chars: same architecture; lines: the "
+            "leading layers that match, e.g. a crnn's front end for line_tcn)."
+        ),
     ] = None,
     max_train_samples: Annotated[int | None, typer.Option(help="Subsample training set.")] = None,
     lines_dir: Annotated[
-        list[Path] | None, typer.Option(help="Lines: folder with labels.tsv (repeatable).")
+        list[Path] | None,
+        typer.Option(help="Lines: folder with labels.tsv or a `textrec pack` file (repeatable)."),
     ] = None,
     mix: Annotated[
         str | None,
@@ -208,19 +224,39 @@ def train(
     backend: Annotated[
         str | None, typer.Option(help="Keras backend: tensorflow (default), jax or torch.")
     ] = None,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            help="default (one device), mirrored (all GPUs of this machine) or multiworker "
+            "(machines in TF_CONFIG); --batch-size is global, split across replicas."
+        ),
+    ] = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Train a model; saves model + metadata into a run directory."""
     if backend:
         _select_backend(backend)
-    from textrec_cli.models import LINE_MODELS
+    from textrec_cli.models import DETECTOR_MODELS, LINE_MODELS
+    from textrec_cli.training.distribute import strategy_scope
 
     if epochs < 1 or (batch_size is not None and batch_size < 1):
         raise TextrecError("--epochs and --batch-size must be positive")
     run_dir = output or settings.runs_dir() / f"{model}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     data_dir = data_dir or settings.data_dir()
-    if model in LINE_MODELS:
+    if model in DETECTOR_MODELS:
+        from textrec_cli.training.detector_train import DetectorTrainConfig, train_detector
+
+        config = DetectorTrainConfig(
+            model=model, mix=_parse_page_mix(mix, dataset),
+            pages_dir=str(lines_dir[0]) if lines_dir else None, epochs=epochs,
+            steps_per_epoch=steps_per_epoch, batch_size=batch_size or 4, learning_rate=lr or 2e-3,
+            augment=augment, patience=patience, time_budget=time_budget, seed=seed,
+            max_pages=max_train_samples,
+        )  # fmt: skip
+        with strategy_scope(strategy):
+            metrics = train_detector(config, run_dir, wandb, resume)
+    elif model in LINE_MODELS:
         from textrec_cli.training.line_train import LineTrainConfig, train_lines
 
         config = LineTrainConfig(
@@ -228,10 +264,12 @@ def train(
             epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size or 32,
             learning_rate=lr or 1e-3, augment=augment, patience=patience, seed=seed,
             curriculum_epochs=curriculum_epochs, time_budget=time_budget, val_lines=val_lines,
+            init_from=str(init_from) if init_from else None,
         )  # fmt: skip
-        metrics = train_lines(
-            config, data_dir, run_dir, fonts_dir or settings.fonts_dir(), wandb, resume
-        )
+        with strategy_scope(strategy):
+            metrics = train_lines(
+                config, data_dir, run_dir, fonts_dir or settings.fonts_dir(), wandb, resume
+            )
     else:
         from textrec_cli.training.train import TrainConfig
         from textrec_cli.training.train import train as run_training
@@ -244,7 +282,8 @@ def train(
             seed=seed, max_train_samples=max_train_samples,
             init_from=str(init_from) if init_from else None,
         )  # fmt: skip
-        metrics = run_training(config, data_dir, run_dir, use_wandb=wandb).metrics
+        with strategy_scope(strategy):
+            metrics = run_training(config, data_dir, run_dir, use_wandb=wandb).metrics
     if as_json:
         print(json.dumps({"run_dir": str(run_dir), "metrics": metrics}))
     else:
@@ -303,12 +342,14 @@ def evaluate(
     dataset: Annotated[
         str,
         typer.Option(
-            help="emnist, synthetic_chars, or a line dataset: " + ", ".join(LINE_DATASETS)
+            help="emnist, synthetic_chars, real_pages (--lines-dir: page folder), or a line "
+            "dataset: " + ", ".join(LINE_DATASETS)
         ),
     ] = "synthetic_chars",
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
     lines_dir: Annotated[
-        list[Path] | None, typer.Option(help="real_lines: folder with labels.tsv (repeatable).")
+        list[Path] | None,
+        typer.Option(help="real_lines: folder with labels.tsv or a pack file (repeatable)."),
     ] = None,
     fonts_dir: Annotated[Path | None, typer.Option(help="Fonts for synthetic_handwriting.")] = None,
     limit: Annotated[int | None, typer.Option(help="Lines: score at most this many.")] = None,
@@ -325,6 +366,21 @@ def evaluate(
     """Score a model: accuracy and confusions for characters, CER/WER for lines; JSON report."""
     output = output or Path("reports") / f"eval-{dataset}-{split}.json"
     data_dir = data_dir or settings.data_dir()
+    if dataset == "real_pages":
+        from textrec_cli.evaluation.page_eval import evaluate_page_folder
+
+        report = evaluate_page_folder(
+            model, lines_dir[0] if lines_dir else None, split, limit, output,
+            worst_dir or output.with_suffix("").with_name(output.stem + "-worst"),
+        )  # fmt: skip
+        if as_json:
+            print(json.dumps(report, ensure_ascii=False))
+            return
+        keys = ("model", "pages", "true_lines", "detected_lines", "precision", "recall", "f1",
+                "line_cer", "page_cer", "seconds_per_page")  # fmt: skip
+        _print_mapping_table("page evaluation", {k: report[k] for k in keys})
+        err.print(f"report written to {output}; worst pages drawn in {report['worst_dir']}")
+        return
     if dataset in LINE_DATASETS:
         from textrec_cli.evaluation.line_eval import evaluate_lines
         from textrec_cli.inference.line_reader import LineReader
@@ -387,16 +443,40 @@ def predict(
         Path | None, typer.Option(help="Model folder (default: the bundled models).")
     ] = None,
     mode: Annotated[
-        str, typer.Option(help="auto (by image shape: wide = line), char or line.")
+        str,
+        typer.Option(help="auto (by image shape: wide = line, large = page), char, line or page."),
     ] = "auto",
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per image on stdout.")
     ] = False,
+    log: Annotated[
+        bool, typer.Option("--log/--no-log", help="Record each prediction for monitoring.")
+    ] = False,
+    store: Annotated[
+        str | None, typer.Option(help="--log: SQLite path or postgresql:// URL (see monitor).")
+    ] = None,
+    keep_images: Annotated[
+        bool, typer.Option("--keep-images", help="--log: keep the images too (for labeling).")
+    ] = False,
+    page_format: Annotated[
+        str | None,
+        typer.Option("--format", help="Also write alto (ALTO v4) or page (PAGE-XML 2019)."),
+    ] = None,
+    output_dir: Annotated[
+        Path | None, typer.Option("--output", help="--format: folder (default: beside images).")
+    ] = None,
 ) -> None:
     """Read handwriting from images; many files load each model once and run as one batch."""
+    if page_format not in (None, "alto", "page"):
+        raise TextrecError(f"--format must be alto or page, not {page_format!r}")
     from textrec_cli.inference.image_io import load_image
     from textrec_cli.inference.recognizer import Recognizer
 
+    prediction_store = None
+    if log:
+        from textrec_cli.monitoring.store import ImagePolicy, open_store
+
+        prediction_store = open_store(store, ImagePolicy(keep=keep_images))
     recognizer = Recognizer(model, mode)
     loaded, failures = [], 0
     for path in images:
@@ -405,9 +485,25 @@ def predict(
         except InputError as exc:
             failures += 1
             err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
-    for prediction in recognizer.predict_images(loaded) if loaded else []:
+    started = time.perf_counter()
+    predictions = recognizer.predict_images(loaded) if loaded else []
+    if prediction_store is not None:
+        from textrec_cli.monitoring.observer import log_predictions
+
+        latency_ms = (time.perf_counter() - started) * 1000 / max(len(loaded), 1)
+        with prediction_store:
+            log_predictions(prediction_store, loaded, predictions, latency_ms)
+    if page_format:
+        _write_page_files(predictions, dict(loaded), page_format, output_dir)
+    for prediction in predictions:
         if as_json:
             print(json.dumps(prediction.to_dict(), ensure_ascii=False))
+        elif prediction.mode == "page":
+            out.print(
+                f"{prediction.file}\t{len(prediction.lines or [])} lines\t"
+                f"{prediction.confidence:.3f}\n{prediction.text}",
+                highlight=False,
+            )
         else:
             out.print(
                 f"{prediction.file}\t{prediction.text}\t{prediction.confidence:.3f}",
@@ -417,9 +513,40 @@ def predict(
         raise typer.Exit(InputError.exit_code)
 
 
+def _write_page_files(predictions, images: dict, fmt: str, output_dir: Path | None) -> None:
+    """ALTO / PAGE-XML per image (a line or char image is a page holding one line)."""
+    from textrec_cli.data.page_xml import write_page_file
+    from textrec_cli.inference.page_reader import prediction_page
+
+    for prediction in predictions:
+        size = images[prediction.file].size
+        if prediction.mode != "page":
+            box = [[0, 0], [size[0] - 1, 0], [size[0] - 1, size[1] - 1], [0, size[1] - 1]]
+            prediction.lines = [
+                {
+                    "text": prediction.text,
+                    "confidence": prediction.confidence,
+                    "box": [0, 0, size[0] - 1, size[1] - 1],
+                    "polygon": box,
+                }
+            ]
+        image_path = Path(prediction.file)
+        folder = output_dir or image_path.parent
+        target = folder / f"{image_path.stem}.{fmt}.xml"
+        write_page_file(prediction_page(prediction, size), target, fmt)
+        if prediction.mode != "page":
+            prediction.lines = None
+        err.print(f"wrote {target}", highlight=False)
+
+
 # Commands of other concerns (serving, monitoring, labeling, ...) live beside their code: each
 # module has `register(app)`; adding a command group is one line here.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "textrec_cli.serving.commands",
+    "textrec_cli.data.commands",
+    "textrec_cli.monitoring.commands",
+    "textrec_cli.labeling.commands",
+)
 
 for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)

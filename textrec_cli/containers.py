@@ -14,9 +14,13 @@ class Prediction:
     mode: str  # "char" | "line" | "page"
     model_version: str = ""
     alternatives: list[tuple[str, float]] = field(default_factory=list)
+    # page mode: per line {"text", "confidence", "box": [x0, y0, x1, y1], "polygon", "baseline"}
+    lines: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         payload = asdict(self)
+        if self.lines is None:
+            payload.pop("lines")
         payload["confidence"] = round(float(self.confidence), 6)
         payload["alternatives"] = [[t, round(float(p), 6)] for t, p in self.alternatives]
         return payload

@@ -11,3 +11,7 @@ class InputError(TextrecError):
     """The input (image, archive, model file) is unreadable or out of bounds."""
 
     exit_code = 2
+
+
+class LimitError(InputError):
+    """The input is over a size limit (bytes or pixels); servers answer 413 for it."""

@@ -9,9 +9,12 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = PACKAGE_DIR / "assets"
 BUNDLED_CHAR_MODEL = ASSETS_DIR / "models" / "char_cnn"
 BUNDLED_LINE_MODEL = ASSETS_DIR / "models" / "line_crnn"
+BUNDLED_DETECTOR = ASSETS_DIR / "models" / "line_detector"
 
 # `predict --mode auto`: images at least this many times wider than tall are lines
 LINE_ASPECT = 2.5
+# ... and images not that wide whose shorter side is at least this many pixels are pages
+PAGE_MIN_SIDE = 400
 
 # Images larger than this are refused before decoding (a 20000x20000 PNG would need 400 MB).
 MAX_IMAGE_PIXELS = int(os.environ.get("TEXTREC_MAX_IMAGE_PIXELS", 40_000_000))
@@ -25,6 +28,12 @@ def data_dir() -> Path:
 
 def runs_dir() -> Path:
     return Path(os.environ.get("TEXTREC_RUNS_DIR", "runs"))
+
+
+def data_workers() -> int:
+    """Processes drawing line-training batches ($TEXTREC_DATA_WORKERS, default 1): synthesis runs
+    ~30 lines per CPU-second, so a GPU eating 1,000 lines/s needs most of its machine's cores."""
+    return max(1, int(os.environ.get("TEXTREC_DATA_WORKERS", "1")))
 
 
 def fonts_dir() -> Path | None:

@@ -17,6 +17,12 @@ DATASETS: dict[str, str] = {
     "corpus": "textrec_cli.data.corpus",
 }
 
+# Page datasets (images + line geometry) for the line detector; `train --model line_detector`.
+PAGE_DATASETS: dict[str, str] = {
+    "real_pages": "textrec_cli.data.real_pages",
+    "synthetic_pages": "textrec_cli.data.synthetic_pages",
+}
+
 # Datasets made locally (no download) are built on first use; downloads need an explicit command.
 BUILT_ON_DEMAND = {"synthetic_chars"}
 

@@ -1,4 +1,4 @@
-"""One split of a stored line dataset (real_lines folders, emnist_lines, iam_lines) by name.
+"""One split of a stored line dataset (real_lines folders or packs, emnist_lines, iam_lines).
 
 Training and evaluation both read stored lines through this, so a dataset added here is
 trainable and scorable at once.
@@ -27,14 +27,19 @@ def load_line_split(
     lines_dirs: list[str] | list[Path] | None = None,
 ) -> tuple[list[np.ndarray], list[str]]:
     """Stemmed images and texts of `split`; empty lists when the dataset has no such split."""
-    from textrec_cli.data import line_store, real_lines
+    from textrec_cli.data import line_pack, line_store, real_lines
 
     if name == "real_lines":
         if not lines_dirs:
-            raise TextrecError("real_lines needs --lines-dir FOLDER (images + labels.tsv)")
+            raise TextrecError(
+                "real_lines needs --lines-dir FOLDER (images + labels.tsv) or a `textrec pack` file"
+            )
         images, texts = [], []
         for folder in lines_dirs:
-            part = real_lines.load(Path(folder), data_dir, height).splits.get(split)
+            if line_pack.is_pack(folder):
+                part = _pack_split(Path(folder), split, height)
+            else:
+                part = real_lines.load(Path(folder), data_dir, height).splits.get(split)
             if part:
                 images += part.images
                 texts += part.texts
@@ -50,3 +55,17 @@ def load_line_split(
         raise TextrecError(f"{path} has height {stored.height}, the model wants {height}")
     part = stored.splits.get(split)
     return (part.images, part.texts) if part else ([], [])
+
+
+def _pack_split(path: Path, split: str, height: int):
+    """One split of a `textrec pack` file, checked against the model's height and charset."""
+    from textrec_cli.data.charsets import LINE_CHARSET
+    from textrec_cli.data.line_pack import read_pack
+
+    pack = read_pack(path, (split,))
+    if pack.height != height:
+        raise TextrecError(f"{path} was packed at height {pack.height}, the model wants {height}")
+    unknown = set(pack.charset) - set(LINE_CHARSET)
+    if unknown:
+        raise TextrecError(f"{path} was packed with characters this textrec lacks: {unknown}")
+    return pack.splits.get(split)

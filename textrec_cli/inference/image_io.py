@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
 from textrec_cli import settings
-from textrec_cli.errors import InputError
+from textrec_cli.errors import InputError, LimitError
 
 # textrec checks the pixel count itself from the header (below, with a clear message); PIL's own
 # bomb check would fire first with a generic one.
@@ -29,21 +30,47 @@ def load_image(
     if size == 0:
         raise InputError(f"{path}: empty file")
     if size > max_bytes:
-        raise InputError(f"{path}: file is {size} bytes, over the {max_bytes}-byte limit")
+        raise LimitError(f"{path}: file is {size} bytes, over the {max_bytes}-byte limit")
+    return _decode(path, str(path), max_pixels)
+
+
+def load_image_bytes(
+    data: bytes,
+    name: str = "upload",
+    max_pixels: int | None = None,
+    max_bytes: int | None = None,
+    formats: tuple[str, ...] | None = None,
+) -> Image.Image:
+    """Decode an uploaded image with the same limits as files; `formats` (PIL names such as
+    "PNG") restricts the decoders a server exposes to untrusted bytes."""
+    max_pixels = max_pixels or settings.MAX_IMAGE_PIXELS
+    max_bytes = max_bytes or settings.MAX_IMAGE_BYTES
+    if not data:
+        raise InputError(f"{name}: empty image")
+    if len(data) > max_bytes:
+        raise LimitError(f"{name}: image is {len(data)} bytes, over the {max_bytes}-byte limit")
+    return _decode(io.BytesIO(data), name, max_pixels, formats)
+
+
+def _decode(
+    source: Path | io.BytesIO, name: str, max_pixels: int, formats: tuple[str, ...] | None = None
+) -> Image.Image:
+    """Check the pixel count from the header, then decode every pixel."""
     try:
-        image = Image.open(path)
+        image = Image.open(source, formats=formats)
         width, height = image.size  # read from the header, before decoding any pixels
         if width * height > max_pixels:
-            raise InputError(
-                f"{path}: image is {width}x{height} pixels, over the {max_pixels}-pixel limit"
+            raise LimitError(
+                f"{name}: image is {width}x{height} pixels, over the {max_pixels}-pixel limit"
             )
         image.load()
     except InputError:
         raise
     except UnidentifiedImageError:
-        raise InputError(f"{path}: not an image file (or an unsupported format)") from None
+        allowed = f" (allowed: {', '.join(formats)})" if formats else ""
+        raise InputError(f"{name}: not an image file (or an unsupported format){allowed}") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path}: truncated or corrupt image ({exc})") from None
+        raise InputError(f"{name}: truncated or corrupt image ({exc})") from None
     if width == 0 or height == 0:
-        raise InputError(f"{path}: image has no pixels")
+        raise InputError(f"{name}: image has no pixels")
     return image

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -11,6 +12,22 @@ from textrec_cli.containers import Prediction
 from textrec_cli.models.ctc import beam_decode, greedy_decode
 from textrec_cli.models.store import SavedModel
 from textrec_cli.stems.line import line_stem
+
+# Batch widths are rounded up to this many pixels, so compiled predict functions see few shapes
+# (each new shape is a retrace under TensorFlow, a recompile under JAX).
+WIDTH_STEP = 64
+
+
+def _forward(model: Any, x: np.ndarray) -> np.ndarray:
+    """The compiled predict function (tf.function / jax.jit): ~10x faster than eager calls.
+
+    Under a multi-replica tf.distribute strategy predict_on_batch hands every replica the whole
+    batch and concatenates their outputs, so there the eager call is the correct one.
+    """
+    strategy = getattr(model, "distribute_strategy", None)
+    if strategy is not None and getattr(strategy, "num_replicas_in_sync", 1) > 1:
+        return np.asarray(model(x, training=False))
+    return np.asarray(model.predict_on_batch(x))
 
 
 @dataclass
@@ -37,11 +54,11 @@ class LineReader:
         order = np.argsort([s.shape[1] for s in stems])
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
-            width = int(np.ceil(max(stems[i].shape[1] for i in chunk) / 4) * 4)
+            width = int(np.ceil(max(stems[i].shape[1] for i in chunk) / WIDTH_STEP) * WIDTH_STEP)
             x = np.zeros((len(chunk), self.height, width, 1), dtype=np.uint8)
             for k, i in enumerate(chunk):
                 x[k, :, : stems[i].shape[1], 0] = stems[i]
-            log_probs = np.asarray(self.saved.model(x, training=False))
+            log_probs = _forward(self.saved.model, x)
             if self.beam_width > 1:
                 decoded = beam_decode(log_probs, self.charset, self.beam_width)
             else:

@@ -14,26 +14,24 @@ from textrec_cli import settings
 from textrec_cli.containers import Prediction
 from textrec_cli.errors import TextrecError
 from textrec_cli.inference.line_reader import LineReader
+from textrec_cli.inference.modes import MODES, choose_mode
+from textrec_cli.inference.page_reader import PageReader
 from textrec_cli.inference.predictor import CharPredictor
 from textrec_cli.models.store import load_model
 
-MODES = ("auto", "char", "line")
 
-
-def load_reader(path: str | Path) -> CharPredictor | LineReader:
-    """A saved model as the reader its task needs (metadata `task`: char or line)."""
+def load_reader(path: str | Path) -> CharPredictor | LineReader | PageReader:
+    """A saved model as the reader its task needs (metadata `task`: char, line or line_detector;
+    a detector reads its lines with the bundled line model)."""
     saved = load_model(path)
     task = saved.metadata.get("task", "char")
     if task == "line":
         return LineReader(saved)
+    if task == "line_detector":
+        return PageReader(saved, LineReader(load_model(settings.BUNDLED_LINE_MODEL)))
     if task == "char":
         return CharPredictor(saved)
     raise TextrecError(f"model {path} has an unknown task {task!r}")
-
-
-def choose_mode(image: Image.Image) -> str:
-    width, height = image.size
-    return "line" if width >= settings.LINE_ASPECT * height else "char"
 
 
 class Recognizer:
@@ -43,16 +41,21 @@ class Recognizer:
         if mode not in MODES:
             raise TextrecError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.mode = mode
-        self._readers: dict[str, CharPredictor | LineReader] = {}
+        self._readers: dict[str, CharPredictor | LineReader | PageReader] = {}
         if model is not None:
             reader = load_reader(model)
-            task = "line" if isinstance(reader, LineReader) else "char"
+            task = {LineReader: "line", PageReader: "page"}.get(type(reader), "char")
             if mode not in ("auto", task):
                 raise TextrecError(f"model {model} reads {task}s; it cannot run in {mode} mode")
             self.mode = task
             self._readers[task] = reader
 
-    def reader(self, mode: str) -> CharPredictor | LineReader:
+    def reader(self, mode: str) -> CharPredictor | LineReader | PageReader:
+        if mode == "page" and mode not in self._readers:
+            line_reader = self.reader("line")
+            if not isinstance(line_reader, LineReader):
+                raise TextrecError("page mode needs a line model")
+            self._readers[mode] = PageReader(load_model(settings.BUNDLED_DETECTOR), line_reader)
         if mode not in self._readers:
             bundled = settings.BUNDLED_LINE_MODEL if mode == "line" else settings.BUNDLED_CHAR_MODEL
             self._readers[mode] = load_reader(bundled)
@@ -60,9 +63,11 @@ class Recognizer:
 
     def predict_images(self, items: list[tuple[str, Image.Image]]) -> list[Prediction]:
         """Predictions in input order; each mode's images run as one batch."""
-        modes = [self.mode if self.mode != "auto" else choose_mode(img) for _, img in items]
+        modes = [
+            self.mode if self.mode != "auto" else choose_mode(img, pages=True) for _, img in items
+        ]
         results: list[Prediction | None] = [None] * len(items)
-        for mode in ("char", "line"):
+        for mode in ("char", "line", "page"):
             picked = [i for i, m in enumerate(modes) if m == mode]
             if not picked:
                 continue

@@ -18,10 +18,13 @@ MODELS: dict[str, str] = {
     "line_cnn": "textrec_cli.models.line_cnn",
     "crnn": "textrec_cli.models.crnn",
     "line_tcn": "textrec_cli.models.line_tcn",
+    "line_detector": "textrec_cli.models.line_detector",
 }
 
 # Line models read a whole line with CTC; the rest classify one 28x28 character.
 LINE_MODELS = {"line_cnn", "crnn", "line_tcn"}
+# Page models find lines on a page (a band map); `train` sends them to training/detector_train.
+DETECTOR_MODELS = {"line_detector"}
 
 
 def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, **options: Any):

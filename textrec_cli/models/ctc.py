@@ -10,7 +10,9 @@ import keras
 import numpy as np
 from keras import ops
 
-BLANK = 0
+from textrec_cli.models.ctc_decode import BLANK
+from textrec_cli.models.ctc_decode import greedy_decode as greedy_decode  # re-exported
+
 PAD = -1  # label padding in batches
 
 
@@ -27,21 +29,6 @@ def ctc_loss(y_true, y_pred):
 def encode(text: str, index: dict[str, int]) -> list[int]:
     """Text to class ids (1-based; characters outside the charset are dropped)."""
     return [index[c] + 1 for c in text if c in index]
-
-
-def greedy_decode(log_probs: np.ndarray, charset: list[str]) -> list[tuple[str, float]]:
-    """Best path per line: collapse repeats, drop blanks. Confidence = exp(mean max log-prob
-    over the frames that emitted a character), so long lines are not penalised for length."""
-    results = []
-    best = log_probs.argmax(axis=-1)
-    best_lp = log_probs.max(axis=-1)
-    for path, lp in zip(best, best_lp, strict=True):
-        keep = (path != BLANK) & np.concatenate([[True], path[1:] != path[:-1]])
-        chars = [charset[k - 1] for k in path[keep]]
-        emitted = lp[path != BLANK]
-        confidence = float(np.exp(emitted.mean())) if emitted.size else float(np.exp(lp.mean()))
-        results.append(("".join(chars), confidence))
-    return results
 
 
 def beam_decode(

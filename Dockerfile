@@ -1,0 +1,33 @@
+# Serving image: FastAPI + uvicorn on the LiteRT runtime, without TensorFlow.
+#   docker build -t textrec-serve . && docker run -p 8080:8080 textrec-serve
+# The `export` stage converts the bundled Keras models with TensorFlow; only the .tflite files
+# and their metadata reach the runtime image.
+ARG PYTHON_VERSION=3.11
+
+FROM python:${PYTHON_VERSION}-slim AS export
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY textrec_cli ./textrec_cli
+RUN pip install --no-cache-dir . \
+    && textrec export textrec_cli/assets/models/char_cnn --output /models/char_cnn \
+    && textrec export textrec_cli/assets/models/line_crnn --output /models/line_crnn
+
+FROM python:${PYTHON_VERSION}-slim AS runtime
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    TEXTREC_SERVE_MODELS=/models \
+    TEXTREC_LITERT_THREADS=1
+WORKDIR /app
+COPY requirements-serve.txt ./
+RUN pip install --no-cache-dir -r requirements-serve.txt
+COPY pyproject.toml README.md ./
+COPY textrec_cli ./textrec_cli
+RUN pip install --no-cache-dir --no-deps . \
+    && rm -rf /app/textrec_cli \
+    && useradd --create-home --uid 10001 textrec
+COPY --from=export /models /models
+USER 10001:10001
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
+CMD ["uvicorn", "--factory", "textrec_cli.serving.app:app_from_env", "--host", "0.0.0.0", "--port", "8080"]

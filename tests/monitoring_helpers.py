@@ -1,0 +1,92 @@
+"""Helpers for the monitoring and labeling tests: records without a model, a throwaway
+PostgreSQL cluster (Debian's binaries, run as the `postgres` user), tiny line images."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from textrec_cli.monitoring.records import PredictionRecord, make_record
+
+
+def fake_records(n: int, seed: int = 0, confidence_mean: float = 0.8) -> list[PredictionRecord]:
+    """Records from simple random line images and texts (no model needed)."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for _ in range(n):
+        width, height = int(rng.integers(200, 400)), int(rng.integers(40, 60))
+        gray = np.full((height, width), rng.uniform(200, 250))
+        y = int(rng.integers(10, height - 20))
+        gray[y : y + 10, 10 : width - 10 : 3] = rng.uniform(40, 120)
+        image = Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8))
+        text = "".join(rng.choice(list("abcdefgh ijklm"), int(rng.integers(5, 20))))
+        confidence = float(np.clip(rng.normal(confidence_mean, 0.05), 0, 1))
+        result = {"text": text, "confidence": confidence, "mode": "line",
+                  "model_version": "test-model"}  # fmt: skip
+        records.append(make_record(image, result, float(rng.uniform(5, 20)), "rest"))
+    return records
+
+
+def line_image(width: int = 240, height: int = 48, shade: int = 60) -> Image.Image:
+    gray = np.full((height, width), 235, dtype=np.uint8)
+    gray[18:30, 12 : width - 12 : 4] = shade
+    return Image.fromarray(gray)
+
+
+def _pg_bin(name: str) -> str | None:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found[-1] if found else shutil.which(name)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def postgres_cluster() -> Iterator[str]:
+    """A fresh PostgreSQL cluster on 127.0.0.1:<free port>; yields its URL, stops it after.
+
+    As root (CI and this machine) initdb/pg_ctl must run as `postgres`; the data lives in a temp
+    dir that user owns. Missing binaries fail under CI=true (so the test cannot vanish) and skip
+    locally.
+    """
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        message = "PostgreSQL server binaries not found (apt-get install postgresql)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    as_user: list[str] = []
+    root = tempfile.mkdtemp(prefix="textrec-pg-")
+    if os.geteuid() == 0:
+        as_user = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(root, "postgres", "postgres")
+    data, port = f"{root}/data", _free_port()
+
+    def run(*args: str) -> None:
+        subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=120)
+
+    try:
+        run(initdb, "-D", data, "-U", "textrec", "--auth=trust", "-E", "UTF8", "--no-sync")
+        options = f"-h 127.0.0.1 -p {port} -k {root} -F"
+        run(pg_ctl, "-D", data, "-o", options, "-l", f"{root}/log", "-w", "-t", "60", "start")
+        try:
+            run(_pg_bin("createdb") or "createdb", "-h", "127.0.0.1", "-p", str(port),
+                "-U", "textrec", "monitoring")  # fmt: skip
+            yield f"postgresql://textrec@127.0.0.1:{port}/monitoring"
+        finally:
+            run(pg_ctl, "-D", data, "-m", "immediate", "-w", "stop")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

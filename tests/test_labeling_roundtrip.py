@@ -1,0 +1,148 @@
+"""Label Studio round trip: store -> label-export -> (annotators) -> label-import -> real_lines,
+then `dvc add` versions the new dataset."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from cli_helpers import run_cli
+from line_fixture import TEXTS, render
+
+from textrec_cli.data import real_lines
+from textrec_cli.monitoring.records import make_record, png_bytes
+from textrec_cli.monitoring.store import ImagePolicy, PredictionStore
+
+
+@pytest.fixture
+def store_with_images(workdir):
+    path = workdir / "p.sqlite"
+    with PredictionStore(path, ImagePolicy(keep=True)) as store:
+        for i in range(12):
+            text = f"{TEXTS[i % len(TEXTS)]} {i}"
+            image = render(text)
+            result = {"text": text.upper(), "confidence": 0.2 + 0.06 * i, "mode": "line",
+                      "model_version": "test-model"}  # fmt: skip
+            store.record(make_record(image, result, 10.0, "rest"), png_bytes(image))
+    return path
+
+
+def _annotate(tasks: list[dict]) -> list[dict]:
+    """What Label Studio's JSON export looks like after annotators corrected the readings."""
+    exported = []
+    for i, task in enumerate(tasks):
+        text = task["predictions"][0]["result"][0]["value"]["text"][0].lower()
+        annotation = {
+            "id": 100 + i, "completed_by": 1, "was_cancelled": False, "ground_truth": False,
+            "created_at": "2026-01-01T10:00:00Z", "updated_at": "2026-01-01T10:00:00Z",
+            "lead_time": 3.2, "task": i + 1,
+            "result": [{"id": "r1", "from_name": "transcription", "to_name": "image",
+                        "type": "textarea", "origin": "manual", "value": {"text": [text]}}],
+        }  # fmt: skip
+        exported.append({**task, "id": i + 1, "annotations": [annotation], "project": 1})
+    return exported
+
+
+def test_label_export_then_import_builds_a_real_lines_folder(store_with_images, workdir):
+    out = workdir / "to_label"
+    result = run_cli("label-export", out, "--store", store_with_images, "--limit", "10",
+                     "--json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["tasks"] == 10 and summary["reasons"] == {"low_confidence": 5, "random": 5}
+
+    tasks = json.loads((out / "tasks.json").read_text())
+    scores = [t["predictions"][0]["score"] for t in tasks[:5]]
+    assert scores == sorted(scores) and scores[0] == pytest.approx(0.2)  # lowest first
+    prediction = tasks[0]["predictions"][0]
+    assert prediction["model_version"] == "test-model"
+    assert prediction["result"][0]["type"] == "textarea"
+    assert tasks[0]["data"]["image"].startswith("/data/local-files/?d=to_label/images/")
+    config = ET.fromstring((out / "label_config.xml").read_text())
+    image, area = config.find("Image"), config.find("TextArea")
+    assert image.get("value") == "$image" and area.get("toName") == image.get("name")
+    assert area.get("name") == prediction["result"][0]["from_name"]
+    assert len(list((out / "images").iterdir())) == 10
+
+    exported = _annotate(tasks)
+    exported[1]["annotations"][0]["result"][0]["value"]["text"] = ["   "]  # empty
+    exported[2]["annotations"][0]["result"][0]["value"]["text"] = ["Привет"]  # unknown chars
+    exported[3]["annotations"] = []  # not labeled yet
+    exported[4]["annotations"][0]["was_cancelled"] = True  # skipped by the annotator
+    exported.append({**exported[5], "id": 50})  # same image, same text
+    conflict = json.loads(json.dumps(exported[6]))
+    conflict["id"] = 51
+    conflict["annotations"][0]["result"][0]["value"]["text"] = ["something else"]
+    exported.append(conflict)
+    export_file = out / "export.json"
+    export_file.write_text(json.dumps(exported, ensure_ascii=False))
+
+    strict = run_cli("label-import", export_file, "--output", workdir / "lines", "--strict")
+    assert strict.exit_code == 2 and "nothing written" in strict.stderr
+    assert not (workdir / "lines").exists()
+
+    imported = run_cli("label-import", export_file, "--output", workdir / "lines", "--json")
+    assert imported.exit_code == 0, imported.stderr
+    report = json.loads(imported.stdout)
+    assert report["problem_counts"] == {
+        "empty": 1, "unknown_chars": 1, "unlabeled": 1, "cancelled": 1, "duplicate": 1,
+        "duplicate_conflict": 2,
+    }  # fmt: skip
+    assert report["tasks"] == 12 and report["imported"] == 5  # tasks 0, 5, 7, 8 and 9
+    rows = real_lines.read_labels(workdir / "lines")
+    assert len(rows) == report["imported"]
+    assert all((workdir / "lines" / row["file"]).is_file() for row in rows)
+    assert {row["text"] for row in rows} <= {t["predictions"][0]["result"][0]["value"]["text"][0]
+                                            .lower() for t in tasks}  # fmt: skip
+    dataset = real_lines.load(workdir / "lines", workdir / "data", show_progress=False)
+    lines = sum(len(split.texts) for split in dataset.splits.values())
+    assert lines == report["imported"]
+    assert all(image.shape[0] == 40 and image.dtype == np.uint8
+               for split in dataset.splits.values() for image in split.images)  # fmt: skip
+
+    human = run_cli("label-import", export_file, "--output", workdir / "lines2")
+    assert human.exit_code == 0 and "unknown_chars" in human.stdout
+
+
+def test_label_import_rejects_garbage(workdir):
+    bad = workdir / "export.json"
+    bad.write_text("{not json")
+    result = run_cli("label-import", bad, "--output", workdir / "x")
+    assert result.exit_code == 2 and "not a Label Studio JSON export" in result.stderr
+    empty = run_cli("label-export", workdir / "out", "--store", workdir / "empty.sqlite")
+    assert empty.exit_code == 1 and "nothing to export" in empty.stderr
+
+
+def test_dvc_add_versions_the_imported_folder(workdir):
+    """The README's commands: `dvc init` (here without git) then `dvc add FOLDER`."""
+    if (
+        shutil.which("dvc") is None
+        and subprocess.run(
+            [sys.executable, "-m", "dvc", "--version"], capture_output=True
+        ).returncode
+        != 0
+    ):
+        pytest.fail("dvc is not installed (it is a textrec dependency)")
+    from line_fixture import make_lines_folder
+
+    make_lines_folder(workdir / "data" / "labeled" / "batch-001")
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+
+    def dvc(*args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=workdir, env=env,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr + done.stdout
+        return done
+
+    dvc("init", "--no-scm")
+    dvc("add", "data/labeled/batch-001")
+    pointer = (workdir / "data" / "labeled" / "batch-001.dvc").read_text()
+    assert "md5:" in pointer and "nfiles: 13" in pointer  # 12 images + labels.tsv
+    (workdir / "data" / "labeled" / "batch-001" / "labels.tsv").write_text("file\ttext\n")
+    assert "modified" in dvc("status").stdout  # DVC sees the dataset change

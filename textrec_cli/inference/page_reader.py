@@ -1,0 +1,84 @@
+"""Read a whole page: one detector pass, each line cropped by its polygon, all lines in one batch.
+
+Line crops are made like the real training crops (`../shared/data/copiste/lines`): the polygon's
+bounding box of the gray page, white outside the polygon, then the shared line stem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from textrec_cli.containers import Prediction
+from textrec_cli.data.page_xml import Page, PageLine
+from textrec_cli.inference.line_reader import LineReader
+from textrec_cli.inference.page_lines import detect_lines
+from textrec_cli.models.store import SavedModel
+from textrec_cli.stems.char import to_gray_array
+from textrec_cli.stems.line import line_stem
+
+PAPER = 255.0
+
+
+def crop_line(gray: np.ndarray, polygon: list[tuple[int, int]]) -> np.ndarray:
+    """The polygon's bounding box of a gray page, pixels outside the polygon set to white."""
+    xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
+    x0, y0 = max(min(xs), 0), max(min(ys), 0)
+    x1, y1 = min(max(xs) + 1, gray.shape[1]), min(max(ys) + 1, gray.shape[0])
+    crop = gray[y0:y1, x0:x1].astype(np.float32)
+    mask = Image.new("1", (max(x1 - x0, 1), max(y1 - y0, 1)), 0)
+    ImageDraw.Draw(mask).polygon([(x - x0, y - y0) for x, y in polygon], fill=1, outline=1)
+    inside = np.asarray(mask, dtype=bool)[: crop.shape[0], : crop.shape[1]]
+    return np.where(inside, crop, PAPER)
+
+
+@dataclass
+class PageReader:
+    detector: SavedModel
+    line_reader: LineReader
+    threshold: float = 0.5
+
+    @property
+    def version(self) -> str:
+        return f"{self.detector.version}+{self.line_reader.version}"
+
+    def read_page(self, image: Image.Image) -> list[PageLine]:
+        """Lines of the page in reading order with their text and recognition confidence."""
+        lines = detect_lines(self.detector.model, image, self.detector.metadata, self.threshold)
+        if not lines:
+            return []
+        gray = to_gray_array(image)
+        stems = [line_stem(crop_line(gray, line.polygon), self.line_reader.height)
+                 for line in lines]  # fmt: skip
+        for line, (text, confidence) in zip(lines, self.line_reader.read_stems(stems), strict=True):
+            line.text, line.confidence = text, float(confidence)
+        return lines
+
+    def predict_images(self, items: list[tuple[str, Image.Image]]) -> list[Prediction]:
+        return [page_prediction(name, self.read_page(image), self.version)
+                for name, image in items]  # fmt: skip
+
+
+def page_prediction(name: str, lines: list[PageLine], version: str = "") -> Prediction:
+    """The page as a Prediction: text is the lines joined by newlines, confidence their mean."""
+    confidence = float(np.mean([line.confidence or 0.0 for line in lines])) if lines else 0.0
+    return Prediction(
+        file=name, text="\n".join(line.text for line in lines), confidence=confidence,
+        mode="page", model_version=version,
+        lines=[{"text": line.text, "confidence": round(float(line.confidence or 0.0), 6),
+                "box": list(line.box), "polygon": [list(p) for p in line.polygon],
+                "baseline": [list(p) for p in line.baseline]} for line in lines],
+    )  # fmt: skip
+
+
+def prediction_page(prediction: Prediction, size: tuple[int, int]) -> Page:
+    """A page-mode Prediction back as a Page (for the ALTO / PAGE-XML writers)."""
+    lines = [
+        PageLine([tuple(p) for p in ln["polygon"]], [tuple(p) for p in ln.get("baseline", [])],
+                 ln["text"], f"line_{i}", ln.get("confidence"))
+        for i, ln in enumerate(prediction.lines or [], 1)
+    ]  # fmt: skip
+    return Page(Path(prediction.file).name, size[0], size[1], lines)

@@ -1,0 +1,1 @@
+"""The labeling loop: production images out to Label Studio, checked transcriptions back in."""

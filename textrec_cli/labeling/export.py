@@ -1,0 +1,129 @@
+"""Pick the production images most worth a human's time and write them as a Label Studio import.
+
+Low-confidence readings first (where the model is most often wrong), then images far out on the
+features that drifted (what the training data lacks), then a random sample (so the labeled set
+also measures the model where it is confident: calibration).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from textrec_cli.errors import TextrecError
+from textrec_cli.fileio import atomic_dir
+from textrec_cli.labeling.label_studio import LABEL_CONFIG, make_task
+from textrec_cli.monitoring.drift import detect_drift
+from textrec_cli.monitoring.features import CONTINUOUS_FEATURES
+from textrec_cli.monitoring.records import PredictionRecord
+from textrec_cli.monitoring.reference import Reference
+from textrec_cli.monitoring.store import PredictionStore
+
+TASKS_FILE = "tasks.json"
+CONFIG_FILE = "label_config.xml"
+
+
+@dataclass
+class Selection:
+    record: PredictionRecord
+    reason: str  # "low_confidence" | "drift:<feature>" | "random"
+
+
+def _tail_score(values: list[float], x: float) -> float:
+    """How far out x lies in the reference sample: 0 at the median, 1 beyond every value."""
+    rank = np.searchsorted(np.sort(values), x) / max(len(values), 1)
+    return float(abs(rank - 0.5) * 2)
+
+
+def select_for_labeling(
+    records: list[PredictionRecord],
+    limit: int,
+    reference: Reference | None = None,
+    low_confidence: float = 0.5,
+    drifted: float = 0.3,
+    seed: int = 0,
+) -> list[Selection]:
+    """Up to `limit` distinct images: shares for low confidence, drift, and the rest random."""
+    latest: dict[str, PredictionRecord] = {}
+    for record in records:
+        latest[record.image_hash] = record
+    pool = list(latest.values())
+    chosen: list[Selection] = []
+    taken: set[str] = set()
+
+    def take(record: PredictionRecord, reason: str) -> None:
+        chosen.append(Selection(record, reason))
+        taken.add(record.image_hash)
+
+    for record in sorted(pool, key=lambda r: r.confidence)[: round(limit * low_confidence)]:
+        take(record, "low_confidence")
+    features: list[str] = []
+    if reference is not None and len(pool) >= 20:
+        report = detect_drift(reference, pool)
+        features = [f for f in report.drifted_features if f in CONTINUOUS_FEATURES]
+    if features:
+        scored = []
+        for record in pool:
+            if record.image_hash in taken:
+                continue
+            tails = {f: _tail_score(reference.features[f], record.features[f]) for f in features}
+            feature = max(tails, key=tails.get)
+            scored.append((tails[feature], record, feature))
+        scored.sort(key=lambda item: -item[0])
+        for _, record, feature in scored[: round(limit * drifted)]:
+            take(record, f"drift:{feature}")
+    rest = [r for r in pool if r.image_hash not in taken]
+    rng = np.random.default_rng(seed)
+    for index in rng.permutation(len(rest))[: max(0, limit - len(chosen))]:
+        take(rest[int(index)], "random")
+    return chosen
+
+
+def write_label_studio_export(
+    selections: list[Selection],
+    store: PredictionStore,
+    output: Path,
+    url_prefix: str | None = None,
+) -> dict:
+    """`output/` with images/, tasks.json (pre-annotated) and label_config.xml, atomically.
+
+    Image URLs default to Label Studio's local-files form `/data/local-files/?d=OUTPUT_NAME/
+    images/HASH.png` (serve the parent of OUTPUT as LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT).
+    """
+    import json
+
+    if not selections:
+        raise TextrecError("nothing to export: the store holds no kept images (log with "
+                           "--keep-images, or the server's default)")  # fmt: skip
+    output = Path(output)
+    prefix = url_prefix if url_prefix is not None else f"/data/local-files/?d={output.name}/images/"
+    tasks, reasons = [], {}
+    with atomic_dir(output) as tmp:
+        (tmp / "images").mkdir()
+        for selection in selections:
+            record = selection.record
+            png = store.image_png(record.image_hash)
+            if png is None:  # pruned since it was listed
+                continue
+            name = f"{record.image_hash}.png"
+            (tmp / "images" / name).write_bytes(png)
+            meta = {"image_hash": record.image_hash, "prediction_id": record.id,
+                    "reason": selection.reason, "mode": record.mode}  # fmt: skip
+            tasks.append(
+                make_task(
+                    prefix + name, record.text, record.confidence, record.model_version, meta
+                )  # fmt: skip
+            )
+            kind = selection.reason.split(":")[0]
+            reasons[kind] = reasons.get(kind, 0) + 1
+        (tmp / TASKS_FILE).write_text(json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
+        (tmp / CONFIG_FILE).write_text(LABEL_CONFIG)
+    return {
+        "output": str(output),
+        "tasks": len(tasks),
+        "reasons": reasons,
+        "tasks_file": str(output / TASKS_FILE),
+        "config_file": str(output / CONFIG_FILE),
+    }

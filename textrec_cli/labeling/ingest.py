@@ -1,0 +1,158 @@
+"""Bring a Label Studio export back as a `real_lines` folder that `train --lines-dir` reads.
+
+Every task is checked before anything is written: unlabeled or cancelled tasks, empty
+transcriptions, characters the line models cannot output, missing images and duplicates (the same
+image labeled twice; with different texts both are dropped) are reported, never silently kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from textrec_cli.data.charsets import LINE_CHARSET, normalize_text, unknown_chars
+from textrec_cli.errors import InputError
+from textrec_cli.fileio import atomic_dir
+from textrec_cli.labeling.label_studio import ExportedTask, image_name, parse_export
+
+LABELS_FILE = "labels.tsv"
+
+
+@dataclass
+class Problem:
+    task_id: object
+    image: str
+    kind: str  # unlabeled | cancelled | empty | unknown_chars | missing_image | duplicate | ...
+    detail: str = ""
+
+
+@dataclass
+class ImportReport:
+    tasks: int
+    imported: int
+    output: str | None
+    splits: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for problem in self.problems:
+            counts[problem.kind] = counts.get(problem.kind, 0) + 1
+        return counts
+
+    def to_dict(self) -> dict:
+        return {
+            "tasks": self.tasks, "imported": self.imported, "output": self.output,
+            "splits": self.splits, "problem_counts": self.counts(),
+            "problems": [vars(p) for p in self.problems],
+        }  # fmt: skip
+
+
+def read_export(path: Path) -> list[ExportedTask]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"Label Studio export not found: {path}")
+    try:
+        return parse_export(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{path}: not a Label Studio JSON export ({exc})") from None
+
+
+def _find_image(task: ExportedTask, images_dir: Path) -> Path | None:
+    names = [f"{task.image_hash}.png"] if task.image_hash else []
+    names.append(image_name(task.image))
+    for name in names:
+        if name and (images_dir / name).is_file():
+            return images_dir / name
+    return None
+
+
+def split_of(key: str, val_fraction: float) -> str:
+    """Stable split by content: the same image lands in the same split on every import."""
+    bucket = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "val" if bucket < val_fraction else "train"
+
+
+def validate(
+    tasks: list[ExportedTask], images_dir: Path
+) -> tuple[list[tuple[ExportedTask, Path, str]], list[Problem]]:
+    """(task, image file, normalized text) for the good tasks, and a Problem for each other."""
+    charset = set(LINE_CHARSET)
+    problems: list[Problem] = []
+    good: dict[str, tuple[ExportedTask, Path, str]] = {}
+    conflicted: set[str] = set()
+    for task in tasks:
+
+        def report(kind: str, detail: str = "", task: ExportedTask = task) -> None:
+            problems.append(Problem(task.task_id, task.image, kind, detail))
+
+        if task.cancelled:
+            report("cancelled")
+            continue
+        if task.text is None:
+            report("unlabeled")
+            continue
+        text = normalize_text(task.text)
+        if not text:
+            report("empty", "the transcription is empty")
+            continue
+        unknown = unknown_chars(text, charset)
+        if unknown:
+            report("unknown_chars", "".join(sorted(unknown)))
+            continue
+        image = _find_image(task, images_dir)
+        if image is None:
+            report("missing_image", f"no {image_name(task.image) or '?'} in {images_dir}")
+            continue
+        key = task.image_hash or image.name
+        if key in conflicted:
+            report("duplicate_conflict", f"image {key[:12]} labeled with different texts")
+        elif key in good:
+            if good[key][2] == text:
+                report("duplicate", f"image {key[:12]} labeled twice (same text, kept once)")
+            else:
+                report("duplicate_conflict", f"{good[key][2]!r} vs {text!r}: both dropped")
+                first = good.pop(key)[0]
+                detail = f"image {key[:12]} labeled with different texts"
+                problems.append(Problem(first.task_id, first.image, "duplicate_conflict", detail))
+                conflicted.add(key)
+        else:
+            good[key] = (task, image, text)
+    return list(good.values()), problems
+
+
+def import_export(
+    export_path: Path,
+    output: Path,
+    images_dir: Path | None = None,
+    val_fraction: float = 0.1,
+    strict: bool = False,
+) -> ImportReport:
+    """Validate the export, then write OUTPUT/images/* + OUTPUT/labels.tsv in one atomic step."""
+    export_path = Path(export_path)
+    images_dir = Path(images_dir) if images_dir else export_path.parent / "images"
+    tasks = read_export(export_path)
+    good, problems = validate(tasks, images_dir)
+    report = ImportReport(len(tasks), 0, None, problems=problems)
+    if strict and problems:
+        raise InputError(f"{export_path}: {len(problems)} problem(s) {report.counts()}; "
+                         "nothing written (drop --strict to import the good tasks)")  # fmt: skip
+    if not good:
+        raise InputError(f"{export_path}: no usable transcriptions ({report.counts()})")
+    rows = ["file\tsplit\ttext"]
+    with atomic_dir(output) as tmp:
+        (tmp / "images").mkdir()
+        for task, image, text in good:
+            key = task.image_hash or image.stem
+            name = f"images/{key}{image.suffix.lower()}"
+            shutil.copyfile(image, tmp / name)
+            split = split_of(key, val_fraction)
+            report.splits[split] = report.splits.get(split, 0) + 1
+            rows.append(f"{name}\t{split}\t{text}")
+        (tmp / LABELS_FILE).write_text("\n".join(rows) + "\n", encoding="utf-8")
+    report.imported = len(good)
+    report.output = str(output)
+    return report

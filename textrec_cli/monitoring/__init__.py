@@ -1,0 +1,1 @@
+"""Production monitoring: log every prediction, compare recent traffic with the training data."""

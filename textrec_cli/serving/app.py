@@ -1,0 +1,207 @@
+"""The REST API: `POST /v1/predict`, `GET /healthz`, `GET /v1/model`, a web page at `/`.
+
+`create_app` takes a loaded ServingRecognizer; `app_from_env` is the factory the Docker image
+runs (`uvicorn --factory textrec_cli.serving.app:app_from_env`). Every client mistake answers
+4xx with `{"error": "..."}`; an observer that fails is logged and never fails the request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from PIL import Image
+from pydantic import BaseModel
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from textrec_cli import __version__
+from textrec_cli.errors import InputError
+from textrec_cli.serving.payload import ApiError, Limits, parse_body
+from textrec_cli.serving.runtime import ServingRecognizer, model_paths_from_env
+
+log = logging.getLogger("textrec.serving")
+
+# Called after each successful prediction (monitoring, drift, logging); runs after the response.
+Observer = Callable[[Image.Image, dict[str, Any], float], None]
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+class PredictResponse(BaseModel):
+    file: str
+    text: str
+    confidence: float
+    mode: str
+    model_version: str
+    alternatives: list[tuple[str, float]]
+    latency_ms: float
+
+
+class ErrorResponse(BaseModel):
+    error: str
+
+
+_ERRORS = {code: {"model": ErrorResponse} for code in (400, 413, 415, 422)}
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            },
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "image": {"type": "string", "format": "byte"},
+                        "mode": {"type": "string", "enum": ["auto", "char", "line"]},
+                    },
+                    "required": ["image"],
+                }
+            },
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+def create_app(
+    recognizer: ServingRecognizer,
+    limits: Limits | None = None,
+    observers: Sequence[Observer] = (),
+) -> FastAPI:
+    """A FastAPI app serving `recognizer` under `limits`, notifying `observers`."""
+    limits = limits or Limits()
+    observers = tuple(observers)
+    app = FastAPI(
+        title="textrec",
+        version=__version__,
+        description="Handwriting recognition: characters and lines, LiteRT models.",
+    )
+    _install_error_handlers(app)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> HTMLResponse:
+        return HTMLResponse((STATIC_DIR / "index.html").read_text(encoding="utf-8"))
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        versions = {task: model.version for task, model in recognizer.models.items()}
+        return {"status": "ok", "models": versions}
+
+    @app.get("/v1/model")
+    def model_info() -> dict[str, Any]:
+        limit_info = {"max_bytes": limits.max_bytes, "max_pixels": limits.max_pixels}
+        return {
+            "models": recognizer.describe(),
+            "limits": {**limit_info, "formats": list(limits.formats)},
+        }
+
+    @app.post(
+        "/v1/predict", response_model=PredictResponse, responses=_ERRORS, openapi_extra=_BODY_DOC
+    )
+    async def predict(
+        request: Request,
+        mode: str | None = Query(None, description="auto (by shape), char or line"),
+    ) -> JSONResponse:
+        """Read one image: multipart file, JSON {"image": base64}, or a raw image body."""
+        body = await _read_limited(request, limits.max_bytes)
+        start = time.perf_counter()
+        content_type = request.headers.get("content-type")
+        parsed = await run_in_threadpool(parse_body, body, content_type, limits)
+        try:
+            prediction = await run_in_threadpool(
+                recognizer.predict, parsed.image, mode or parsed.mode or "auto", parsed.name
+            )
+        except InputError as exc:
+            raise ApiError(422, str(exc)) from None
+        latency_ms = (time.perf_counter() - start) * 1000
+        result = {**prediction.to_dict(), "latency_ms": round(latency_ms, 3)}
+        task = BackgroundTask(notify, observers, parsed.image, result, latency_ms)
+        return JSONResponse(result, background=task if observers else None)
+
+    return app
+
+
+def notify(
+    observers: Sequence[Observer], image: Image.Image, result: dict[str, Any], latency_ms: float
+) -> None:
+    """Call each observer; one that raises is logged and the others still run."""
+    for observer in observers:
+        try:
+            observer(image, dict(result), latency_ms)
+        except Exception:
+            log.exception("prediction observer %r failed", observer)
+
+
+async def _read_limited(request: Request, max_bytes: int) -> bytes:
+    """The body, refusing (413) anything over `max_bytes` before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise ApiError(413, f"request body is {declared} bytes, over the {max_bytes} limit")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ApiError(413, f"request body is over the {max_bytes}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """One JSON shape for every error: {"error": "..."}."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid')}"}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return JSONResponse({"error": "internal error"}, status_code=500)
+
+
+def limits_from_env() -> Limits:
+    """TEXTREC_SERVE_MAX_BYTES / TEXTREC_SERVE_MAX_PIXELS override the defaults."""
+    defaults = Limits()
+    return Limits(
+        max_bytes=int(os.environ.get("TEXTREC_SERVE_MAX_BYTES", defaults.max_bytes)),
+        max_pixels=int(os.environ.get("TEXTREC_SERVE_MAX_PIXELS", defaults.max_pixels)),
+    )
+
+
+def app_from_env() -> FastAPI:
+    """The app the container runs: models and limits from the environment, no TensorFlow."""
+    logging.basicConfig(level=logging.INFO)
+    from textrec_cli.monitoring.observer import monitoring_from_env
+
+    paths = model_paths_from_env()
+    monitoring = monitoring_from_env("rest", paths)
+    app = create_app(
+        ServingRecognizer.from_paths(paths), limits_from_env(), observers=[monitoring.observer]
+    )
+    monitoring.mount(app)
+    return app

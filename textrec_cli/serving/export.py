@@ -1,0 +1,130 @@
+"""Export a trained Keras model to a LiteRT (TFLite) flatbuffer plus the metadata serving needs.
+
+An export folder holds `metadata.json` (the model's own metadata plus an `export` section: the
+files, their input shapes and sha256) and one `.tflite` file per input shape:
+
+- models that convert with a dynamic batch and width (characters, conv-only line models) get
+  one `model.tflite`;
+- recurrent line models (LSTM) do not convert with a dynamic width, so they are exported once
+  per width bucket (`model_w512.tflite`, ...), batch 1; the runtime pads each line to the
+  smallest bucket that fits and squeezes lines wider than the largest one.
+
+Needs TensorFlow: run it at build time (CLI, Docker build stage), never in the serving path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from textrec_cli import settings
+from textrec_cli.errors import TextrecError
+from textrec_cli.fileio import atomic_dir, sha256_file, write_json
+from textrec_cli.models.store import MODEL_FILE, load_model
+
+EXPORT_FORMAT = "litert"
+DEFAULT_LINE_WIDTHS = (512, 1024, 1600)  # line stems at height 40 are ~240-1100 px wide
+
+
+def export_model(
+    model_dir: str | Path, output: str | Path, widths: tuple[int, ...] | None = None
+) -> Path:
+    """Convert `model_dir` into the export folder `output` (written atomically); returns it.
+
+    `widths` forces fixed-width buckets for a line model; recurrent line models get
+    DEFAULT_LINE_WIDTHS when it is not given.
+    """
+    import keras
+    import tensorflow as tf
+
+    saved = load_model(model_dir)
+    task = saved.metadata.get("task", "char")
+    height = int(saved.metadata["input_shape"][0])
+    if task == "line" and widths is None and _is_recurrent(saved.model):
+        widths = DEFAULT_LINE_WIDTHS
+    if widths and task != "line":
+        raise TextrecError("--widths applies to line models only")
+    if widths and any(w < 16 or w % 4 for w in widths):
+        raise TextrecError("--widths must be multiples of 4, at least 16")
+    if task == "line":
+        shapes = (
+            {f"model_w{w}.tflite": (1, height, w, 1) for w in sorted(set(widths))}
+            if widths
+            else {"model.tflite": (None, height, None, 1)}
+        )
+    else:
+        shapes = {"model.tflite": (None, *saved.metadata["input_shape"])}
+    output = Path(output)
+    files = []
+    with atomic_dir(output) as tmp:
+        for name, shape in shapes.items():
+            spec = keras.InputSpec(shape=shape, dtype="uint8")
+            try:
+                saved.model.export(
+                    str(tmp / name), format=EXPORT_FORMAT, input_signature=[spec], verbose=False
+                )
+            except Exception as exc:  # the converter raises many types
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                raise TextrecError(f"LiteRT conversion failed for input {shape}: {first}") from None
+            _check_builtin_ops(tmp / name)
+            files.append(
+                {"file": name, "input_shape": list(shape), "sha256": sha256_file(tmp / name)}
+            )
+        metadata: dict[str, Any] = dict(saved.metadata)
+        metadata["export"] = {
+            "format": EXPORT_FORMAT,
+            "input_dtype": "uint8",
+            "dynamic": not widths,
+            "files": files,
+            "source_sha256": sha256_file(saved.path / MODEL_FILE),
+            "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "keras_version": keras.__version__,
+            "tensorflow_version": tf.__version__,
+        }
+        write_json(tmp / "metadata.json", metadata)
+        # the drift monitor's reference (training-data feature samples) travels with the model
+        reference = saved.path / "reference.json"
+        if reference.is_file():
+            shutil.copyfile(reference, tmp / "reference.json")
+    return output
+
+
+def cached_export(model_dir: str | Path, cache_dir: str | Path | None = None) -> Path:
+    """Export once per model file content into a cache folder and reuse it afterwards."""
+    model_dir = Path(model_dir)
+    digest = sha256_file(model_dir / MODEL_FILE)[:16]
+    target = Path(cache_dir or export_cache_dir()) / f"{model_dir.name}-{digest}"
+    if not (target / "metadata.json").is_file():
+        export_model(model_dir, target)
+    return target
+
+
+def export_cache_dir() -> Path:
+    """$TEXTREC_EXPORT_CACHE, else ~/.cache/textrec/exports."""
+    default = Path.home() / ".cache" / "textrec" / "exports"
+    return Path(os.environ.get("TEXTREC_EXPORT_CACHE", default))
+
+
+def bundled_exports() -> list[Path]:
+    """The bundled char and line models, exported (cached) for serving."""
+    return [cached_export(settings.BUNDLED_CHAR_MODEL), cached_export(settings.BUNDLED_LINE_MODEL)]
+
+
+def _is_recurrent(model: Any) -> bool:
+    import keras
+
+    recurrent = (keras.layers.RNN, keras.layers.Bidirectional)
+    return any(isinstance(layer, recurrent) for layer in model._flatten_layers())
+
+
+def _check_builtin_ops(path: Path) -> None:
+    """The serving runtime has no Flex (TensorFlow) delegate: refuse exports that need one."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    ops = {op["op_name"] for op in Interpreter(str(path))._get_ops_details()}
+    flex = sorted(op for op in ops if op.startswith("Flex") or op == "DELEGATE")
+    if flex:
+        raise TextrecError(f"{path.name} needs TensorFlow ops LiteRT lacks: {', '.join(flex)}")

@@ -1,0 +1,249 @@
+"""Read images with an exported model on the LiteRT interpreter: numpy and Pillow only.
+
+Nothing here imports TensorFlow or Keras (a test checks it), so a serving install is
+`ai-edge-litert` + numpy + Pillow. Preprocessing (`stems/`), decoding (`models/ctc_decode`)
+and the char/line choice (`inference/modes`) are the same code `predict` uses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from textrec_cli.containers import Prediction
+from textrec_cli.errors import InputError, TextrecError
+from textrec_cli.fileio import sha256_file
+from textrec_cli.inference.modes import MODES, choose_mode
+from textrec_cli.models.ctc_decode import greedy_decode
+from textrec_cli.stems.char import char_stem
+from textrec_cli.stems.line import line_stem
+
+METADATA_FILE = "metadata.json"
+MODELS_ENV = "TEXTREC_SERVE_MODELS"
+FRAME_STRIDE = 4  # line models emit one CTC frame per 4 input columns
+
+
+def _threads() -> int:
+    return int(os.environ.get("TEXTREC_LITERT_THREADS", "1"))
+
+
+@dataclass
+class _Graph:
+    """One .tflite file: an interpreter at a fixed or resizable input shape."""
+
+    path: Path
+    input_shape: list[int | None]
+    interpreter: Any = None
+    shape: tuple[int, ...] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def load(self) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(str(self.path), num_threads=_threads())
+        self.interpreter.allocate_tensors()
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """One forward pass; resizes a dynamic input only when the shape changes."""
+        with self.lock:
+            it = self.interpreter
+            index = it.get_input_details()[0]["index"]
+            if x.shape != self.shape:
+                if None in self.input_shape:
+                    it.resize_tensor_input(index, x.shape, strict=True)
+                it.allocate_tensors()
+                self.shape = x.shape
+            it.set_tensor(index, x)
+            it.invoke()
+            return it.get_tensor(it.get_output_details()[0]["index"]).copy()
+
+
+class ExportedModel:
+    """An export folder (see `serving/export.py`): metadata plus one or more graphs."""
+
+    def __init__(self, path: str | Path, verify: bool = True) -> None:
+        self.path = Path(path)
+        meta_file = self.path / METADATA_FILE
+        if (self.path / "model.keras").is_file():
+            raise InputError(f"{self.path} is a Keras model folder: run `textrec export` on it")
+        if not meta_file.is_file():
+            raise InputError(f"not an exported model (no {METADATA_FILE}): {self.path}")
+        try:
+            self.metadata: dict[str, Any] = json.loads(meta_file.read_text())
+            export = self.metadata["export"]
+            files = export["files"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"corrupt export metadata {meta_file}: {exc}") from None
+        self.task: str = self.metadata.get("task", "char")
+        self.dynamic: bool = bool(export.get("dynamic"))
+        self.graphs: list[_Graph] = []
+        for entry in files:
+            graph_path = self.path / entry["file"]
+            if not graph_path.is_file():
+                raise InputError(f"exported model file missing: {graph_path}")
+            if verify and sha256_file(graph_path) != entry["sha256"]:
+                raise InputError(f"checksum mismatch for {graph_path}: re-run `textrec export`")
+            graph = _Graph(graph_path, list(entry["input_shape"]))
+            graph.load()
+            self.graphs.append(graph)
+        self.graphs.sort(key=lambda g: g.input_shape[2] or 0)
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata.get("version", self.path.name))
+
+    def describe(self) -> dict[str, Any]:
+        """What GET /v1/model shows: enough to know exactly which model answers."""
+        meta = self.metadata
+        labels = meta.get("charset") if self.task == "line" else meta.get("mapping")
+        export = meta["export"]
+        return {
+            "version": self.version,
+            "task": self.task,
+            "model": meta.get("model"),
+            "input_shape": meta.get("input_shape"),
+            "preprocessing": meta.get("preprocessing"),
+            "labels": len(labels or []),
+            "format": export.get("format"),
+            "dynamic": self.dynamic,
+            "files": export.get("files"),
+            "source_sha256": export.get("source_sha256"),
+            "exported": export.get("exported"),
+            "metrics": meta.get("metrics"),
+        }
+
+
+class CharRuntime(ExportedModel):
+    """The character classifier: stem to 28x28, one softmax."""
+
+    def predict(self, image: Image.Image, name: str = "upload", top_k: int = 3) -> Prediction:
+        mapping = self.metadata["mapping"]
+        x = char_stem(image)[None, :, :, None]
+        probs = self.graphs[0].run(x)[0]
+        order = np.argsort(probs)[::-1][:top_k]
+        return Prediction(
+            file=name, text=mapping[order[0]], confidence=float(probs[order[0]]), mode="char",
+            model_version=self.version,
+            alternatives=[(mapping[i], float(probs[i])) for i in order[1:]],
+        )  # fmt: skip
+
+
+class LineRuntime(ExportedModel):
+    """A CTC line model: stem to height 40, pad (or fit) to a graph's width, greedy decode."""
+
+    @property
+    def height(self) -> int:
+        return int(self.metadata["input_shape"][0])
+
+    def line_input(self, stem: np.ndarray) -> tuple[_Graph, np.ndarray, int]:
+        """(graph, padded uint8 batch of 1, frames that cover real ink) for a stem."""
+        width = stem.shape[1]
+        if self.dynamic:
+            graph, target = self.graphs[0], int(np.ceil(width / FRAME_STRIDE) * FRAME_STRIDE)
+        else:
+            fits = [g for g in self.graphs if g.input_shape[2] >= width]
+            graph = fits[0] if fits else self.graphs[-1]
+            target = graph.input_shape[2]
+            if width > target:  # wider than the largest bucket: squeeze to fit
+                resized = Image.fromarray(stem).resize((target, self.height), Image.Resampling.BOX)
+                stem, width = np.asarray(resized, dtype=np.uint8), target
+        x = np.zeros((1, self.height, target, 1), dtype=np.uint8)
+        x[0, :, :width, 0] = stem
+        return graph, x, int(np.ceil(width / FRAME_STRIDE))
+
+    def read_stems(self, stems: list[np.ndarray], batch: int = 32) -> list[tuple[str, float]]:
+        """Many stems -> (text, confidence), in order; width-sorted batches for dynamic graphs.
+
+        Each line is decoded over its own frames only, so padding never changes its text.
+        """
+        charset = self.metadata["charset"]
+        if not self.dynamic:  # fixed-width graphs take one line at a time
+            results = []
+            for stem in stems:
+                graph, x, frames = self.line_input(stem)
+                results += greedy_decode(graph.run(x)[:, :frames], charset)
+            return results
+        out: list[tuple[str, float]] = [("", 0.0)] * len(stems)
+        order = np.argsort([s.shape[1] for s in stems], kind="stable")
+        for start in range(0, len(order), batch):
+            chunk = order[start : start + batch]
+            widths = [stems[i].shape[1] for i in chunk]
+            target = int(np.ceil(max(widths) / FRAME_STRIDE) * FRAME_STRIDE)
+            x = np.zeros((len(chunk), self.height, target, 1), dtype=np.uint8)
+            for row, i in enumerate(chunk):
+                x[row, :, : widths[row], 0] = stems[i]
+            log_probs = self.graphs[0].run(x)
+            for row, i in enumerate(chunk):
+                frames = int(np.ceil(widths[row] / FRAME_STRIDE))
+                [out[i]] = greedy_decode(log_probs[row : row + 1, :frames], charset)
+        return out
+
+    def predict(self, image: Image.Image, name: str = "upload") -> Prediction:
+        graph, x, frames = self.line_input(line_stem(image, self.height))
+        log_probs = graph.run(x)[:, :frames]
+        [(text, confidence)] = greedy_decode(log_probs, self.metadata["charset"])
+        return Prediction(
+            file=name, text=text, confidence=confidence, mode="line", model_version=self.version
+        )
+
+
+def load_exported(path: str | Path) -> CharRuntime | LineRuntime:
+    """An export folder as the runtime its task needs."""
+    meta_file = Path(path) / METADATA_FILE
+    task = "char"
+    if meta_file.is_file():
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # reported below
+            task = json.loads(meta_file.read_text()).get("task", "char")
+    if task == "line":
+        return LineRuntime(path)
+    if task == "char":
+        return CharRuntime(path)
+    raise TextrecError(f"exported model {path} has an unknown task {task!r}")
+
+
+class ServingRecognizer:
+    """The loaded models by task; picks char or line per image like `predict --mode auto`."""
+
+    def __init__(self, models: list[CharRuntime | LineRuntime]) -> None:
+        if not models:
+            raise TextrecError("no models to serve")
+        self.models: dict[str, CharRuntime | LineRuntime] = {}
+        for model in models:
+            if model.task in self.models:
+                raise TextrecError(f"two {model.task} models given; serve one per task")
+            self.models[model.task] = model
+
+    @classmethod
+    def from_paths(cls, paths: list[str | Path]) -> ServingRecognizer:
+        return cls([load_exported(p) for p in paths])
+
+    def predict(self, image: Image.Image, mode: str = "auto", name: str = "upload") -> Prediction:
+        if mode not in MODES:
+            raise InputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if mode == "auto":
+            mode = choose_mode(image) if len(self.models) > 1 else next(iter(self.models))
+        if mode not in self.models:
+            raise InputError(f"no {mode} model is loaded (serving: {', '.join(self.models)})")
+        return self.models[mode].predict(image, name=name)
+
+    def describe(self) -> dict[str, Any]:
+        return {task: model.describe() for task, model in self.models.items()}
+
+
+def model_paths_from_env() -> list[Path]:
+    """$TEXTREC_SERVE_MODELS: export folders separated by os.pathsep, or a folder of them."""
+    value = os.environ.get(MODELS_ENV, "")
+    paths = [Path(p) for p in value.split(os.pathsep) if p]
+    if len(paths) == 1 and not (paths[0] / "metadata.json").is_file() and paths[0].is_dir():
+        paths = sorted(p for p in paths[0].iterdir() if (p / "metadata.json").is_file())
+    if not paths:
+        raise InputError(f"set {MODELS_ENV} to exported model folders (`textrec export`)")
+    return paths
