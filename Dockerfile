@@ -1,7 +1,7 @@
 # Serving image: FastAPI + uvicorn on the LiteRT runtime, without TensorFlow.
 #   docker build -t textrec-serve . && docker run -p 8080:8080 textrec-serve
-# The `export` stage converts the bundled Keras models with TensorFlow; only the .tflite files
-# and their metadata reach the runtime image.
+# The `export` stage converts the bundled Keras models (char, line, page detector) with
+# TensorFlow; only the .tflite files and their metadata reach the runtime image.
 ARG PYTHON_VERSION=3.11
 
 FROM python:${PYTHON_VERSION}-slim AS export
@@ -10,7 +10,8 @@ COPY pyproject.toml README.md ./
 COPY textrec_cli ./textrec_cli
 RUN pip install --no-cache-dir . \
     && textrec export textrec_cli/assets/models/char_cnn --output /models/char_cnn \
-    && textrec export textrec_cli/assets/models/line_crnn --output /models/line_crnn
+    && textrec export textrec_cli/assets/models/line_crnn --output /models/line_crnn \
+    && textrec export textrec_cli/assets/models/line_detector --output /models/line_detector
 
 FROM python:${PYTHON_VERSION}-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \

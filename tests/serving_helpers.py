@@ -32,6 +32,16 @@ def bundled_exports() -> tuple[Path, Path]:
     return char, line
 
 
+@functools.cache
+def detector_export() -> Path:
+    """The bundled line detector's export (one dynamic [None, 512, None, 1] graph)."""
+    from textrec_cli.serving.export import export_model
+
+    root = Path(tempfile.mkdtemp(prefix="textrec-detector-"))
+    atexit.register(shutil.rmtree, root, True)
+    return export_model(settings.BUNDLED_DETECTOR, root / "line_detector")
+
+
 def png_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")

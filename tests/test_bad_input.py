@@ -158,3 +158,14 @@ def test_failed_training_keeps_existing_run(workdir: Path, emnist_zip: Path) -> 
     )
     assert result.exit_code == 1
     assert (run_dir / "model.keras").read_bytes() == before
+
+
+def test_exif_rotation_is_applied(tmp_path: Path) -> None:
+    """A phone photo stored sideways with an EXIF orientation tag is read upright."""
+    from textrec_cli.inference.image_io import load_image
+
+    path = tmp_path / "photo.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    Image.new("L", (300, 100), 255).save(path, exif=exif)
+    assert load_image(path).size == (100, 300)

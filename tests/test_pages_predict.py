@@ -98,3 +98,19 @@ def test_evaluate_real_pages(workdir: Path, oracle: Path) -> None:
     assert json.loads(Path("report.json").read_text())["f1"] == report["f1"]
     drawn = list(Path(report["worst_dir"]).glob("*.png"))
     assert len(drawn) == 2
+
+
+def test_bundled_detector_reads_a_page_in_auto_mode(workdir: Path) -> None:
+    from textrec_cli import settings
+
+    meta = json.loads((settings.BUNDLED_DETECTOR / "metadata.json").read_text())
+    assert meta["task"] == "line_detector" and set(meta["band_ratios"]) == {"above", "below"}
+    size = sum(f.stat().st_size for f in settings.BUNDLED_DETECTOR.iterdir())
+    assert size < 3_000_000  # small enough for the Lambda image
+    image, _ = render_page()
+    image.save("page.png")
+    result = run_cli("predict", "page.png", "--json")
+    assert result.exit_code == 0, result.stderr
+    row = json_lines(result.stdout)[0]
+    assert row["mode"] == "page" and isinstance(row["lines"], list)
+    assert row["text"] == "\n".join(line["text"] for line in row["lines"])

@@ -10,11 +10,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from lxml import etree
+from typing import TYPE_CHECKING
 
 from textrec_cli.errors import InputError
 from textrec_cli.fileio import atomic_path
+
+if TYPE_CHECKING:  # lxml loads only to read or write XML: the serving path uses PageLine alone
+    from lxml import etree
 
 ALTO_NS = "http://www.loc.gov/standards/alto/ns-v4#"
 ALTO_XSD = "http://www.loc.gov/standards/alto/v4/alto-4-4.xsd"
@@ -72,6 +74,8 @@ def parse_points(value: str | None) -> list[Point]:
 
 
 def _parse(path: Path) -> etree._Element:
+    from lxml import etree
+
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
     try:
         return etree.parse(str(path), parser).getroot()
@@ -83,6 +87,8 @@ def _parse(path: Path) -> etree._Element:
 
 def read_page_file(path: str | Path) -> Page:
     """An ALTO or PAGE-XML file as a Page (the format is told by its root element)."""
+    from lxml import etree
+
     path = Path(path)
     root = _parse(path)
     name = etree.QName(root).localname
@@ -94,6 +100,8 @@ def read_page_file(path: str | Path) -> Page:
 
 
 def _read_alto(root: etree._Element, path: Path) -> Page:
+    from lxml import etree
+
     unit = root.findtext(".//{*}MeasurementUnit")
     if unit and unit.strip() != "pixel":
         raise InputError(f"{path}: ALTO MeasurementUnit {unit.strip()!r}; only pixel is supported")
@@ -151,6 +159,8 @@ def _read_pagexml(root: etree._Element, path: Path) -> Page:
 
 
 def _int(el: etree._Element, name: str, path: Path) -> int:
+    from lxml import etree
+
     try:
         return round(float(el.get(name)))
     except (TypeError, ValueError):
@@ -167,6 +177,8 @@ def _page_points(points: list[Point]) -> str:
 
 def to_alto(page: Page) -> bytes:
     """The page as an ALTO v4 document (one TextBlock holding every line, in reading order)."""
+    from lxml import etree
+
     a = f"{{{ALTO_NS}}}"
     root = etree.Element(f"{a}alto", nsmap={None: ALTO_NS, "xsi": XSI})
     root.set(f"{{{XSI}}}schemaLocation", f"{ALTO_NS} {ALTO_XSD}")
@@ -212,6 +224,8 @@ def _alto_box(lines: list[PageLine]) -> dict[str, str]:
 
 def to_pagexml(page: Page, creator: str = "textrec") -> bytes:
     """The page as a PAGE-XML 2019-07-15 document (one TextRegion, reading order given)."""
+    from lxml import etree
+
     p = f"{{{PAGE_NS}}}"
     root = etree.Element(f"{p}PcGts", nsmap={None: PAGE_NS, "xsi": XSI})
     root.set(f"{{{XSI}}}schemaLocation", f"{PAGE_NS} {PAGE_XSD}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from textrec_cli import settings
 from textrec_cli.errors import InputError, LimitError
@@ -73,4 +73,5 @@ def _decode(
         raise InputError(f"{name}: truncated or corrupt image ({exc})") from None
     if width == 0 or height == 0:
         raise InputError(f"{name}: image has no pixels")
-    return image
+    # phone photos store their rotation in EXIF: read the page the way the user sees it
+    return ImageOps.exif_transpose(image)

@@ -7,6 +7,7 @@ scaled back to the input image's pixels. Columns are found from vertical gutters
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,15 +22,27 @@ from textrec_cli.stems.page import page_stem
 MAX_LINES = 300  # a photo of gravel must not become 10,000 line crops
 MIN_BAND_WIDTH = 4  # band-map pixels (8 detector-input pixels)
 
+# The detector as a function: uint8 page stems (1, H, W, 1) -> band probabilities (1, H/2, W/2, 1).
+# A Keras model (`keras_forward`) and an exported LiteRT graph (serving) both fit, so the page
+# pre- and post-processing below is one code path for `predict` and for serving.
+Forward = Callable[[np.ndarray], np.ndarray]
 
-def band_map(model: Any, image: Image.Image | np.ndarray, height: int) -> tuple[np.ndarray, float]:
-    """(band probability over the image's area, input pixels per band-map pixel)."""
+
+def keras_forward(model: Any) -> Forward:
+    """A Keras detector as a Forward."""
     from keras import ops
 
-    stem, scale = page_stem(image, height)
     # a direct call, not predict_on_batch: every page width would retrace a compiled function, and
     # TF's shape-relaxed retrace cannot run bilinear upsampling over an unknown width
-    prob = ops.convert_to_numpy(model(stem[None, :, :, None], training=False))[0, :, :, 0]
+    return lambda x: ops.convert_to_numpy(model(x, training=False))
+
+
+def band_map(
+    forward: Forward, image: Image.Image | np.ndarray, height: int
+) -> tuple[np.ndarray, float]:
+    """(band probability over the image's area, input pixels per band-map pixel)."""
+    stem, scale = page_stem(image, height)
+    prob = np.asarray(forward(stem[None, :, :, None]))[0, :, :, 0]
     w, h = image.size if isinstance(image, Image.Image) else image.shape[::-1]
     valid_w = -(-round(w / scale) // 2)
     valid_h = -(-round(h / scale) // 2)
@@ -37,12 +50,15 @@ def band_map(model: Any, image: Image.Image | np.ndarray, height: int) -> tuple[
 
 
 def detect_lines(
-    model: Any, image: Image.Image | np.ndarray, metadata: dict[str, Any], threshold: float = 0.5
+    forward: Forward,
+    image: Image.Image | np.ndarray,
+    metadata: dict[str, Any],
+    threshold: float = 0.5,
 ) -> list[PageLine]:
     """One detector pass on a page -> its lines (polygon, baseline, detection confidence)."""
     height = int(metadata.get("input_shape", [512])[0])
     ratios = BandRatios(**metadata.get("band_ratios", {}))
-    prob, factor = band_map(model, image, height)
+    prob, factor = band_map(forward, image, height)
     w, h = image.size if isinstance(image, Image.Image) else image.shape[::-1]
     return bands_to_lines(prob, factor, (w, h), ratios, threshold)
 

@@ -1,24 +1,32 @@
 """Read a whole page: one detector pass, each line cropped by its polygon, all lines in one batch.
 
 Line crops are made like the real training crops (`../shared/data/copiste/lines`): the polygon's
-bounding box of the gray page, white outside the polygon, then the shared line stem.
+bounding box of the gray page, white outside the polygon, then the shared line stem. Free of Keras
+at import: serving's LiteRT PageRuntime reads pages through `read_lines` too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from textrec_cli.containers import Prediction
 from textrec_cli.data.page_xml import Page, PageLine
-from textrec_cli.inference.line_reader import LineReader
-from textrec_cli.inference.page_lines import detect_lines
-from textrec_cli.models.store import SavedModel
+from textrec_cli.inference.page_lines import Forward, detect_lines, keras_forward
 from textrec_cli.stems.char import to_gray_array
 from textrec_cli.stems.line import line_stem
+
+if TYPE_CHECKING:
+    from textrec_cli.inference.line_reader import LineReader
+    from textrec_cli.models.store import SavedModel
+
+# many line stems -> (text, confidence) each, in order (LineReader / LineRuntime.read_stems)
+ReadStems = Callable[[list[np.ndarray]], list[tuple[str, float]]]
 
 PAPER = 255.0
 
@@ -35,6 +43,25 @@ def crop_line(gray: np.ndarray, polygon: list[tuple[int, int]]) -> np.ndarray:
     return np.where(inside, crop, PAPER)
 
 
+def read_lines(
+    forward: Forward,
+    read_stems: ReadStems,
+    image: Image.Image,
+    metadata: dict[str, Any],
+    line_height: int,
+    threshold: float = 0.5,
+) -> list[PageLine]:
+    """Detect the page's lines, crop and stem each, read them all in one `read_stems` call."""
+    lines = detect_lines(forward, image, metadata, threshold)
+    if not lines:
+        return []
+    gray = to_gray_array(image)
+    stems = [line_stem(crop_line(gray, line.polygon), line_height) for line in lines]
+    for line, (text, confidence) in zip(lines, read_stems(stems), strict=True):
+        line.text, line.confidence = text, float(confidence)
+    return lines
+
+
 @dataclass
 class PageReader:
     detector: SavedModel
@@ -47,15 +74,10 @@ class PageReader:
 
     def read_page(self, image: Image.Image) -> list[PageLine]:
         """Lines of the page in reading order with their text and recognition confidence."""
-        lines = detect_lines(self.detector.model, image, self.detector.metadata, self.threshold)
-        if not lines:
-            return []
-        gray = to_gray_array(image)
-        stems = [line_stem(crop_line(gray, line.polygon), self.line_reader.height)
-                 for line in lines]  # fmt: skip
-        for line, (text, confidence) in zip(lines, self.line_reader.read_stems(stems), strict=True):
-            line.text, line.confidence = text, float(confidence)
-        return lines
+        return read_lines(
+            keras_forward(self.detector.model), self.line_reader.read_stems, image,
+            self.detector.metadata, self.line_reader.height, self.threshold,
+        )  # fmt: skip
 
     def predict_images(self, items: list[tuple[str, Image.Image]]) -> list[Prediction]:
         return [page_prediction(name, self.read_page(image), self.version)

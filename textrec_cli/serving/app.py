@@ -36,6 +36,16 @@ Observer = Callable[[Image.Image, dict[str, Any], float], None]
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
+class LineResponse(BaseModel):
+    """One line of a page, in the uploaded image's pixels."""
+
+    text: str
+    confidence: float
+    box: tuple[int, int, int, int]
+    polygon: list[tuple[int, int]]
+    baseline: list[tuple[int, int]]
+
+
 class PredictResponse(BaseModel):
     file: str
     text: str
@@ -43,6 +53,7 @@ class PredictResponse(BaseModel):
     mode: str
     model_version: str
     alternatives: list[tuple[str, float]]
+    lines: list[LineResponse] | None = None  # page mode only; `text` joins them with newlines
     latency_ms: float
 
 
@@ -67,7 +78,7 @@ _BODY_DOC = {
                     "type": "object",
                     "properties": {
                         "image": {"type": "string", "format": "byte"},
-                        "mode": {"type": "string", "enum": ["auto", "char", "line"]},
+                        "mode": {"type": "string", "enum": ["auto", "char", "line", "page"]},
                     },
                     "required": ["image"],
                 }
@@ -89,7 +100,7 @@ def create_app(
     app = FastAPI(
         title="textrec",
         version=__version__,
-        description="Handwriting recognition: characters and lines, LiteRT models.",
+        description="Handwriting recognition: characters, lines and pages, LiteRT models.",
     )
     _install_error_handlers(app)
 
@@ -115,7 +126,7 @@ def create_app(
     )
     async def predict(
         request: Request,
-        mode: str | None = Query(None, description="auto (by shape), char or line"),
+        mode: str | None = Query(None, description="auto (by shape), char, line or page"),
     ) -> JSONResponse:
         """Read one image: multipart file, JSON {"image": base64}, or a raw image body."""
         body = await _read_limited(request, limits.max_bytes)

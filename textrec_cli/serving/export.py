@@ -7,7 +7,9 @@ files, their input shapes and sha256) and one `.tflite` file per input shape:
   one `model.tflite`;
 - recurrent line models (LSTM) do not convert with a dynamic width, so they are exported once
   per width bucket (`model_w512.tflite`, ...), batch 1; the runtime pads each line to the
-  smallest bucket that fits and squeezes lines wider than the largest one.
+  smallest bucket that fits and squeezes lines wider than the largest one;
+- the line detector (a U-Net, task `line_detector`) gets one `model.tflite` at [None, H, None, 1]:
+  its bilinear upsampling is traced on the runtime shape (see `_dynamic_upsampling`).
 
 Needs TensorFlow: run it at build time (CLI, Docker build stage), never in the serving path.
 """
@@ -58,12 +60,13 @@ def export_model(
     else:
         shapes = {"model.tflite": (None, *saved.metadata["input_shape"])}
     output = Path(output)
+    model = _dynamic_upsampling(saved.model)
     files = []
     with atomic_dir(output) as tmp:
         for name, shape in shapes.items():
             spec = keras.InputSpec(shape=shape, dtype="uint8")
             try:
-                saved.model.export(
+                model.export(
                     str(tmp / name), format=EXPORT_FORMAT, input_signature=[spec], verbose=False
                 )
             except Exception as exc:  # the converter raises many types
@@ -109,8 +112,9 @@ def export_cache_dir() -> Path:
 
 
 def bundled_exports() -> list[Path]:
-    """The bundled char and line models, exported (cached) for serving."""
-    return [cached_export(settings.BUNDLED_CHAR_MODEL), cached_export(settings.BUNDLED_LINE_MODEL)]
+    """The bundled char, line and line detector models, exported (cached) for serving."""
+    bundled = (settings.BUNDLED_CHAR_MODEL, settings.BUNDLED_LINE_MODEL, settings.BUNDLED_DETECTOR)
+    return [cached_export(path) for path in bundled]
 
 
 def _is_recurrent(model: Any) -> bool:
@@ -118,6 +122,43 @@ def _is_recurrent(model: Any) -> bool:
 
     recurrent = (keras.layers.RNN, keras.layers.Bidirectional)
     return any(isinstance(layer, recurrent) for layer in model._flatten_layers())
+
+
+def _dynamic_upsampling(model: Any) -> Any:
+    """`model` with each bilinear UpSampling2D resizing to twice its input's runtime shape.
+
+    Keras computes the upsampled size in Python, so tracing at an unknown width fails; the same
+    resize (tf.image.resize, half-pixel centres) on `tf.shape` converts to LiteRT's builtin
+    RESIZE_BILINEAR and agrees with the Keras layer. Other layers are reused as they are.
+    """
+    import keras
+    import tensorflow as tf
+
+    class DynamicUpSampling2D(keras.layers.Layer):
+        def __init__(self, size: tuple[int, int], interpolation: str, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.size, self.interpolation = size, interpolation
+
+        def call(self, x: Any) -> Any:
+            shape = tf.shape(x)
+            new = tf.stack([shape[1] * self.size[0], shape[2] * self.size[1]])
+            return tf.image.resize(x, new, method=self.interpolation)
+
+    def bilinear(layer: Any) -> bool:
+        return (
+            isinstance(layer, keras.layers.UpSampling2D)
+            and layer.interpolation != "nearest"
+            and layer.data_format == "channels_last"
+        )
+
+    def swap(layer: Any) -> Any:
+        if bilinear(layer):
+            return DynamicUpSampling2D(tuple(layer.size), layer.interpolation, name=layer.name)
+        return layer
+
+    if not any(bilinear(layer) for layer in model._flatten_layers()):
+        return model
+    return keras.models.clone_model(model, clone_function=swap)
 
 
 def _check_builtin_ops(path: Path) -> None:

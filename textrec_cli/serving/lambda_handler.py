@@ -1,9 +1,10 @@
 """AWS Lambda entry point: API Gateway (REST v1, HTTP v2) and function URL events.
 
-Routes match the REST API: `POST /v1/predict` (raw image body, base64-encoded by API Gateway,
-or JSON `{"image": base64}`, or multipart), `GET /healthz`, `GET /v1/model`. Models load once
-per container, at import (the cold start), from $TEXTREC_SERVE_MODELS (default: the exports
-baked into the image at /opt/models). No FastAPI, no TensorFlow.
+Routes match the REST API: `POST /v1/predict` (a character, line or page: raw image body,
+base64-encoded by API Gateway, or JSON `{"image": base64}`, or multipart), `GET /healthz`,
+`GET /v1/model`. Models load once per container, at import (the cold start), from
+$TEXTREC_SERVE_MODELS (default: the exports baked into the image at /opt/models, the page
+detector among them). No FastAPI, no TensorFlow.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from textrec_cli.serving.runtime import MODELS_ENV, ServingRecognizer, model_pat
 log = logging.getLogger("textrec.lambda")
 
 DEFAULT_MODELS = "/opt/models"
-# API Gateway caps payloads at 10 MB (6 MB for Lambda itself); base64 adds a third.
-LIMITS = Limits(max_bytes=int(os.environ.get("TEXTREC_SERVE_MAX_BYTES", 4 * 1024 * 1024)))
+# Lambda takes 6 MB of request (API Gateway 10 MB) and base64 adds a third: 4.4 MiB of image
+# (a 12 MP page photo at JPEG quality ~90) leaves ~150 kB for the event's other fields.
+LIMITS = Limits(max_bytes=int(os.environ.get("TEXTREC_SERVE_MAX_BYTES", int(4.4 * 1024 * 1024))))
 
 _recognizer: ServingRecognizer | None = None
 _monitoring: Any = None

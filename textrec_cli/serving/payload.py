@@ -1,7 +1,7 @@
 """Turn an HTTP request body into an image, the same way for FastAPI and AWS Lambda.
 
 Accepted: multipart/form-data (a file field, any name), JSON `{"image": "<base64>",
-"mode": "auto|char|line"}` (a data: URL prefix is fine), or a raw image body (image/*,
+"mode": "auto|char|line|page"}` (a data: URL prefix is fine), or a raw image body (image/*,
 application/octet-stream). Every bad input is an ApiError with a 4xx status and one clear line.
 """
 
@@ -33,9 +33,13 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    """Request limits; the defaults follow `settings` (and its environment variables)."""
+    """Request limits; the defaults follow `settings` (and its environment variables).
 
-    max_bytes: int = 10 * 1024 * 1024
+    Sized for page photos: a 12 MP phone JPEG is 2-6 MB and a page scan PNG up to ~15 MB; 40 MP
+    (`settings.MAX_IMAGE_PIXELS`) decodes to ~120 MB of RGB, the most one request may hold.
+    """
+
+    max_bytes: int = 20 * 1024 * 1024
     max_pixels: int = settings.MAX_IMAGE_PIXELS
     formats: tuple[str, ...] = ALLOWED_FORMATS
 
@@ -97,7 +101,7 @@ def _json_image(body: bytes) -> tuple[bytes, str | None]:
         raise ApiError(422, 'field "image" must be a base64 string')
     mode = payload.get("mode")
     if mode is not None and not isinstance(mode, str):
-        raise ApiError(422, 'field "mode" must be a string: auto, char or line')
+        raise ApiError(422, 'field "mode" must be a string: auto, char, line or page')
     if encoded.startswith("data:") and "," in encoded:
         encoded = encoded.split(",", 1)[1]  # data:image/png;base64,....
     try:

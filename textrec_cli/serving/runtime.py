@@ -1,8 +1,9 @@
 """Read images with an exported model on the LiteRT interpreter: numpy and Pillow only.
 
 Nothing here imports TensorFlow or Keras (a test checks it), so a serving install is
-`ai-edge-litert` + numpy + Pillow. Preprocessing (`stems/`), decoding (`models/ctc_decode`)
-and the char/line choice (`inference/modes`) are the same code `predict` uses.
+`ai-edge-litert` + numpy + Pillow (+ scikit-image and SciPy for pages). Preprocessing (`stems/`),
+decoding (`models/ctc_decode`), the page reader's detect-crop-read (`inference/page_reader`) and
+the char/line/page choice (`inference/modes`) are the same code `predict` uses.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image
@@ -22,6 +23,7 @@ from textrec_cli.containers import Prediction
 from textrec_cli.errors import InputError, TextrecError
 from textrec_cli.fileio import sha256_file
 from textrec_cli.inference.modes import MODES, choose_mode
+from textrec_cli.inference.page_reader import page_prediction, read_lines
 from textrec_cli.models.ctc_decode import greedy_decode
 from textrec_cli.stems.char import char_stem
 from textrec_cli.stems.line import line_stem
@@ -29,6 +31,7 @@ from textrec_cli.stems.line import line_stem
 METADATA_FILE = "metadata.json"
 MODELS_ENV = "TEXTREC_SERVE_MODELS"
 FRAME_STRIDE = 4  # line models emit one CTC frame per 4 input columns
+MODE_OF_TASK = {"char": "char", "line": "line", "line_detector": "page"}
 
 
 def _threads() -> int:
@@ -195,31 +198,49 @@ class LineRuntime(ExportedModel):
         )
 
 
-def load_exported(path: str | Path) -> CharRuntime | LineRuntime:
+class PageRuntime(ExportedModel):
+    """The line detector: one pass per page, then every line read in one `read_stems` call."""
+
+    threshold: float = 0.5
+
+    def read_page(self, image: Image.Image, line_model: LineRuntime, name: str) -> Prediction:
+        lines = read_lines(
+            self.graphs[0].run, line_model.read_stems, image, self.metadata, line_model.height,
+            self.threshold,
+        )  # fmt: skip
+        return page_prediction(name, lines, f"{self.version}+{line_model.version}")
+
+
+Runtime = CharRuntime | LineRuntime | PageRuntime
+
+
+def load_exported(path: str | Path) -> Runtime:
     """An export folder as the runtime its task needs."""
     meta_file = Path(path) / METADATA_FILE
     task = "char"
     if meta_file.is_file():
         with contextlib.suppress(OSError, ValueError, AttributeError):  # reported below
             task = json.loads(meta_file.read_text()).get("task", "char")
-    if task == "line":
-        return LineRuntime(path)
-    if task == "char":
-        return CharRuntime(path)
-    raise TextrecError(f"exported model {path} has an unknown task {task!r}")
+    runtimes = {"char": CharRuntime, "line": LineRuntime, "line_detector": PageRuntime}
+    if task not in runtimes:
+        raise TextrecError(f"exported model {path} has an unknown task {task!r}")
+    return runtimes[task](path)
 
 
 class ServingRecognizer:
-    """The loaded models by task; picks char or line per image like `predict --mode auto`."""
+    """The loaded models by mode (char, line, page); picks one per image like `predict`."""
 
-    def __init__(self, models: list[CharRuntime | LineRuntime]) -> None:
+    def __init__(self, models: list[Runtime]) -> None:
         if not models:
             raise TextrecError("no models to serve")
-        self.models: dict[str, CharRuntime | LineRuntime] = {}
+        self.models: dict[str, Runtime] = {}
         for model in models:
-            if model.task in self.models:
+            mode = MODE_OF_TASK[model.task]
+            if mode in self.models:
                 raise TextrecError(f"two {model.task} models given; serve one per task")
-            self.models[model.task] = model
+            self.models[mode] = model
+        if "page" in self.models and not isinstance(self.models.get("line"), LineRuntime):
+            raise TextrecError("a line_detector reads pages with a line model: serve one too")
 
     @classmethod
     def from_paths(cls, paths: list[str | Path]) -> ServingRecognizer:
@@ -229,13 +250,17 @@ class ServingRecognizer:
         if mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         if mode == "auto":
-            mode = choose_mode(image) if len(self.models) > 1 else next(iter(self.models))
-        if mode not in self.models:
+            pages = "page" in self.models
+            mode = choose_mode(image, pages) if len(self.models) > 1 else next(iter(self.models))
+        model = self.models.get(mode)
+        if model is None:
             raise InputError(f"no {mode} model is loaded (serving: {', '.join(self.models)})")
-        return self.models[mode].predict(image, name=name)
+        if isinstance(model, PageRuntime):
+            return model.read_page(image, cast(LineRuntime, self.models["line"]), name)
+        return model.predict(image, name=name)
 
     def describe(self) -> dict[str, Any]:
-        return {task: model.describe() for task, model in self.models.items()}
+        return {mode: model.describe() for mode, model in self.models.items()}
 
 
 def model_paths_from_env() -> list[Path]:

@@ -317,9 +317,9 @@ def train_detector(
         metrics["best_val_loss"] = round(float(min(history.history["val_loss"])), 4)
     if val:
         from textrec_cli.evaluation.page_eval import detection_scores
-        from textrec_cli.inference.page_lines import detect_lines
+        from textrec_cli.inference.page_lines import detect_lines, keras_forward
 
-        pred = [detect_lines(model, gray, metadata) for gray, _, _ in val]
+        pred = [detect_lines(keras_forward(model), gray, metadata) for gray, _, _ in val]
         truth = [boxes for _, _, boxes in val]
         scores = detection_scores(truth, [[ln.box for ln in p] for p in pred])
         metrics.update({f"val_{k}": v for k, v in scores.items()})
