@@ -8,7 +8,7 @@ character or a line image (70/30) back to back. The server's peak RSS (VmHWM) is
 this process only; the server itself runs on LiteRT).
 
     python benchmarks/serve_load.py --users 4 --seconds 20
-    python benchmarks/serve_load.py --models exports/char_cnn exports/line_crnn
+    python benchmarks/serve_load.py --models exports/char_cnn exports/line_tcn
 
 The JSON result is written to --output and is the last line of stdout.
 """

@@ -6,7 +6,7 @@
 #   bash scripts/train_on_device.sh [extra `textrec train` options]
 #
 # Environment (defaults in brackets): OUT (required), PACK [.travel/lines.h5], FONTS
-# [.travel/fonts], CORPUS [.travel/corpus], BUDGET seconds of training [420], MODEL [crnn],
+# [.travel/fonts], CORPUS [.travel/corpus], BUDGET seconds of training [420], MODEL [line_tcn],
 # MIX [synthetic_handwriting=0.35,real_lines=0.65], BATCH [64], STEPS per epoch [200],
 # WORKERS drawing batches [14].
 set -euo pipefail
@@ -16,7 +16,7 @@ PACK=${PACK:-.travel/lines.h5}
 FONTS=${FONTS:-.travel/fonts}
 CORPUS=${CORPUS:-.travel/corpus}
 BUDGET=${BUDGET:-420}
-MODEL=${MODEL:-crnn}
+MODEL=${MODEL:-line_tcn}
 MIX=${MIX:-synthetic_handwriting=0.35,real_lines=0.65}
 BATCH=${BATCH:-64}
 STEPS=${STEPS:-200}

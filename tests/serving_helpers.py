@@ -28,7 +28,7 @@ def bundled_exports() -> tuple[Path, Path]:
     root = Path(tempfile.mkdtemp(prefix="textrec-exports-"))
     atexit.register(shutil.rmtree, root, True)
     char = export_model(settings.BUNDLED_CHAR_MODEL, root / "char_cnn")
-    line = export_model(settings.BUNDLED_LINE_MODEL, root / "line_crnn", widths=(768,))
+    line = export_model(settings.BUNDLED_LINE_MODEL, root / settings.BUNDLED_LINE_MODEL.name)
     return char, line
 
 

@@ -10,6 +10,7 @@ import os
 import pytest
 from serving_helpers import bundled_exports, example_bytes
 
+from textrec_cli import settings
 from textrec_cli.serving import lambda_handler
 
 # Trimmed from AWS's documented sample events; every field the handler reads is as AWS sends it.
@@ -91,7 +92,9 @@ def call(event: dict) -> tuple[int, dict]:
 def test_http_api_v2_binary_line_image() -> None:
     status, body = call(v2(example_bytes("line_ms.png")))
     assert status == 200 and body["mode"] == "line" and "at noon" in body["text"]
-    assert body["latency_ms"] > 0 and body["model_version"].startswith("line_crnn")
+    assert body["latency_ms"] > 0 and body["model_version"].startswith(
+        settings.BUNDLED_LINE_MODEL.name
+    )
 
 
 def test_rest_api_v1_json_char_image() -> None:

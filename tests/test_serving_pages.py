@@ -77,7 +77,7 @@ def test_page_multipart_reads_lines_inside_the_image(client: TestClient) -> None
     body = response.json()
     assert body["mode"] == "page" and body["file"] == "page.png"
     version = body["model_version"]
-    assert version.startswith("line_detector") and "+line_crnn" in version
+    assert version.startswith("line_detector") and f"+{settings.BUNDLED_LINE_MODEL.name}" in version
     assert len(body["lines"]) >= 1
     assert body["text"] == "\n".join(line["text"] for line in body["lines"])
     for line in body["lines"]:

@@ -9,7 +9,6 @@ import pytest
 from cli_helpers import run_cli
 from line_fixture import make_lines_folder
 
-from textrec_cli import settings
 from textrec_cli.data.charsets import LINE_CHARSET
 from textrec_cli.errors import InputError
 from textrec_cli.models import build_model
@@ -41,12 +40,14 @@ def test_exact_copy_refuses_another_architecture() -> None:
         copy_all(crnn, tcn)
 
 
-def test_train_line_tcn_from_the_bundled_crnn(workdir: Path) -> None:
+def test_train_line_tcn_from_a_saved_crnn(workdir: Path) -> None:
     folder = make_lines_folder(workdir / "lines")
+    crnn_file = workdir / "crnn.keras"
+    build_model("crnn", (40, None, 1), len(LINE_CHARSET)).save(crnn_file)
     result = run_cli(
         "train", "--model", "line_tcn", "--dataset", "real_lines", "--lines-dir", folder,
         "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--no-wandb",
-        "--init-from", settings.BUNDLED_LINE_MODEL, "--output", workdir / "run",
+        "--init-from", crnn_file, "--output", workdir / "run",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert "initialized 11 leading layers" in result.stderr

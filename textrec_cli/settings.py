@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = PACKAGE_DIR / "assets"
 BUNDLED_CHAR_MODEL = ASSETS_DIR / "models" / "char_cnn"
-BUNDLED_LINE_MODEL = ASSETS_DIR / "models" / "line_crnn"
+BUNDLED_LINE_MODEL = ASSETS_DIR / "models" / "line_tcn"
 BUNDLED_DETECTOR = ASSETS_DIR / "models" / "line_detector"
 
 # `predict --mode auto`: images at least this many times wider than tall are lines
