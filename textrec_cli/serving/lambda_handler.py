@@ -122,3 +122,5 @@ def _response(status: int, payload: dict[str, Any]) -> dict[str, Any]:
 
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # in Lambda: load during init, not request 1
     recognizer()
+    if os.environ.get("TEXTREC_MONITOR", "1") not in ("0", "false", "no"):
+        monitoring()
