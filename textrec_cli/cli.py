@@ -172,7 +172,8 @@ def train(
     model: Annotated[
         str,
         typer.Option(
-            help="mlp, lenet, cnn (characters); line_cnn, crnn (lines); line_detector (pages)."
+            help="mlp, lenet, cnn (characters); line_cnn, crnn, line_tcn (lines); "
+            "line_detector (pages)."
         ),
     ] = "cnn",
     dataset: Annotated[

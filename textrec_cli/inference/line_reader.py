@@ -11,7 +11,7 @@ from PIL import Image
 from textrec_cli.containers import Prediction
 from textrec_cli.models.ctc import beam_decode, greedy_decode
 from textrec_cli.models.store import SavedModel
-from textrec_cli.stems.line import line_stem
+from textrec_cli.stems.line import line_stem, padded_batches
 
 # Batch widths are rounded up to this many pixels, so compiled predict functions see few shapes
 # (each new shape is a retrace under TensorFlow, a recompile under JAX).
@@ -51,13 +51,7 @@ class LineReader:
     def read_stems(self, stems: list[np.ndarray]) -> list[tuple[str, float]]:
         """Stemmed lines -> (text, confidence); batches similar widths to limit padding."""
         results: list[tuple[str, float] | None] = [None] * len(stems)
-        order = np.argsort([s.shape[1] for s in stems])
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
-            width = int(np.ceil(max(stems[i].shape[1] for i in chunk) / WIDTH_STEP) * WIDTH_STEP)
-            x = np.zeros((len(chunk), self.height, width, 1), dtype=np.uint8)
-            for k, i in enumerate(chunk):
-                x[k, :, : stems[i].shape[1], 0] = stems[i]
+        for chunk, x in padded_batches(stems, self.batch_size, WIDTH_STEP):
             log_probs = _forward(self.saved.model, x)
             if self.beam_width > 1:
                 decoded = beam_decode(log_probs, self.charset, self.beam_width)

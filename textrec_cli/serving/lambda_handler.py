@@ -40,6 +40,11 @@ def recognizer() -> ServingRecognizer:
     return _recognizer
 
 
+def monitoring_enabled() -> bool:
+    """TEXTREC_MONITOR=0 turns the prediction log and drift checks off."""
+    return os.environ.get("TEXTREC_MONITOR", "1") not in ("0", "false", "no")
+
+
 def monitoring() -> Any:
     """Prediction log + drift checks configured by TEXTREC_MONITOR_* (use a PostgreSQL URL:
     Lambda's disk is temporary); loaded on first use, never fails a request."""
@@ -93,7 +98,7 @@ def predict(event: dict[str, Any]) -> dict[str, Any]:
         raise ApiError(422, str(exc)) from None
     latency_ms = (time.perf_counter() - start) * 1000
     result = {**prediction.to_dict(), "latency_ms": round(latency_ms, 3)}
-    if os.environ.get("TEXTREC_MONITOR", "1") not in ("0", "false", "no"):
+    if monitoring_enabled():
         try:
             monitoring().observer(parsed.image, result, latency_ms)
         except Exception:  # noqa: BLE001 - monitoring must never fail a request
@@ -122,5 +127,5 @@ def _response(status: int, payload: dict[str, Any]) -> dict[str, Any]:
 
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # in Lambda: load during init, not request 1
     recognizer()
-    if os.environ.get("TEXTREC_MONITOR", "1") not in ("0", "false", "no"):
+    if monitoring_enabled():
         monitoring()

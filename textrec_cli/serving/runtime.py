@@ -26,7 +26,7 @@ from textrec_cli.inference.modes import MODES, choose_mode
 from textrec_cli.inference.page_reader import page_prediction, read_lines
 from textrec_cli.models.ctc_decode import greedy_decode
 from textrec_cli.stems.char import char_stem
-from textrec_cli.stems.line import line_stem
+from textrec_cli.stems.line import line_stem, padded_batches
 
 METADATA_FILE = "metadata.json"
 MODELS_ENV = "TEXTREC_SERVE_MODELS"
@@ -175,17 +175,10 @@ class LineRuntime(ExportedModel):
                 results += greedy_decode(graph.run(x)[:, :frames], charset)
             return results
         out: list[tuple[str, float]] = [("", 0.0)] * len(stems)
-        order = np.argsort([s.shape[1] for s in stems], kind="stable")
-        for start in range(0, len(order), batch):
-            chunk = order[start : start + batch]
-            widths = [stems[i].shape[1] for i in chunk]
-            target = int(np.ceil(max(widths) / FRAME_STRIDE) * FRAME_STRIDE)
-            x = np.zeros((len(chunk), self.height, target, 1), dtype=np.uint8)
-            for row, i in enumerate(chunk):
-                x[row, :, : widths[row], 0] = stems[i]
+        for chunk, x in padded_batches(stems, batch, FRAME_STRIDE):
             log_probs = self.graphs[0].run(x)
             for row, i in enumerate(chunk):
-                frames = int(np.ceil(widths[row] / FRAME_STRIDE))
+                frames = int(np.ceil(stems[i].shape[1] / FRAME_STRIDE))
                 [out[i]] = greedy_decode(log_probs[row : row + 1, :frames], charset)
         return out
 

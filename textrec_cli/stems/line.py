@@ -6,6 +6,8 @@ model sees exactly what it was trained on.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from PIL import Image
 
@@ -13,6 +15,21 @@ from textrec_cli.stems.char import ink_positive, to_gray_array
 
 HEIGHT = 40
 MIN_WIDTH = 16
+
+
+def padded_batches(
+    stems: list[np.ndarray], batch_size: int, width_step: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(indices, uint8 (B, H, W, 1)) over width-sorted stems, each batch zero-padded to a multiple
+    of `width_step`: similar widths share a batch, so little compute goes to padding."""
+    order = np.argsort([s.shape[1] for s in stems], kind="stable")
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        width = int(np.ceil(max(stems[i].shape[1] for i in chunk) / width_step) * width_step)
+        x = np.zeros((len(chunk), stems[chunk[0]].shape[0], width, 1), dtype=np.uint8)
+        for row, i in enumerate(chunk):
+            x[row, :, : stems[i].shape[1], 0] = stems[i]
+        yield chunk, x
 
 
 def line_stem(image: Image.Image | np.ndarray, height: int = HEIGHT, pad: int = 2) -> np.ndarray:
