@@ -19,7 +19,7 @@ import typer  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from textrec_cli import __version__, settings  # noqa: E402
-from textrec_cli.cli_support import DataDir, err, out, user_errors  # noqa: E402
+from textrec_cli.cli_support import DataDir, LanguageModel, err, out, user_errors  # noqa: E402
 from textrec_cli.data.line_sources import LINE_DATASETS  # noqa: E402
 from textrec_cli.errors import InputError, TextrecError  # noqa: E402
 
@@ -172,7 +172,7 @@ def train(
     model: Annotated[
         str,
         typer.Option(
-            help="mlp, lenet, cnn (characters); line_cnn, crnn, line_tcn (lines); "
+            help="mlp, lenet, cnn (characters); line_cnn, crnn, line_tcn, transformer (lines); "
             "line_detector (pages)."
         ),
     ] = "cnn",
@@ -216,6 +216,10 @@ def train(
         typer.Option(help="Lines: train for this many seconds (LR decays to the end)."),
     ] = None,
     val_lines: Annotated[int, typer.Option(help="Lines: validation lines per source.")] = 400,
+    freeze_encoder: Annotated[
+        bool,
+        typer.Option(help="transformer: train the decoder only (encoder from --init-from)."),
+    ] = False,
     fonts_dir: Annotated[Path | None, typer.Option(help="Fonts for synthetic data.")] = None,
     resume: Annotated[
         bool, typer.Option(help="Lines: continue from OUTPUT/checkpoints/last.keras.")
@@ -265,7 +269,7 @@ def train(
             epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size or 32,
             learning_rate=lr or 1e-3, augment=augment, patience=patience, seed=seed,
             curriculum_epochs=curriculum_epochs, time_budget=time_budget, val_lines=val_lines,
-            init_from=str(init_from) if init_from else None,
+            init_from=str(init_from) if init_from else None, freeze_encoder=freeze_encoder,
         )  # fmt: skip
         with strategy_scope(strategy):
             metrics = train_lines(
@@ -362,6 +366,7 @@ def evaluate(
         typer.Option(help="JSON report path (default reports/eval-DATASET-SPLIT.json)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    lm: LanguageModel = None,
     data_dir: DataDir = None,
 ) -> None:
     """Score a model: accuracy and confusions for characters, CER/WER for lines; JSON report."""
@@ -387,7 +392,7 @@ def evaluate(
         from textrec_cli.inference.line_reader import LineReader
         from textrec_cli.inference.recognizer import load_reader
 
-        reader = load_reader(model or settings.BUNDLED_LINE_MODEL)
+        reader = load_reader(model or settings.BUNDLED_LINE_MODEL, lm)
         if not isinstance(reader, LineReader):
             raise TextrecError(f"{model} is a character model; {dataset} holds lines")
         report = evaluate_lines(
@@ -463,6 +468,7 @@ def predict(
         str | None,
         typer.Option("--format", help="Also write alto (ALTO v4) or page (PAGE-XML 2019)."),
     ] = None,
+    lm: LanguageModel = None,
     output_dir: Annotated[
         Path | None, typer.Option("--output", help="--format: folder (default: beside images).")
     ] = None,
@@ -478,7 +484,7 @@ def predict(
         from textrec_cli.monitoring.store import ImagePolicy, open_store
 
         prediction_store = open_store(store, ImagePolicy(keep=keep_images))
-    recognizer = Recognizer(model, mode)
+    recognizer = Recognizer(model, mode, lm)
     loaded, failures = [], 0
     for path in images:
         try:
@@ -547,6 +553,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "textrec_cli.data.commands",
     "textrec_cli.monitoring.commands",
     "textrec_cli.labeling.commands",
+    "textrec_cli.language.commands",
 )
 
 for _name in COMMAND_MODULES:

@@ -20,6 +20,17 @@ DataDir = Annotated[
 ]
 
 
+LanguageModel = Annotated[
+    bool | None,
+    typer.Option(
+        "--lm/--no-lm",
+        help="CTC line models: beam search with the bundled character 6-gram LM (default: "
+        "settings.USE_LM).",
+        show_default=False,
+    ),
+]
+
+
 def _fail(message: str, code: int) -> None:
     err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)

@@ -10,6 +10,10 @@ ASSETS_DIR = PACKAGE_DIR / "assets"
 BUNDLED_CHAR_MODEL = ASSETS_DIR / "models" / "char_cnn"
 BUNDLED_LINE_MODEL = ASSETS_DIR / "models" / "line_tcn"
 BUNDLED_DETECTOR = ASSETS_DIR / "models" / "line_detector"
+# character 6-gram KenLM for CTC beam search (`--lm`); lm.json holds its val-tuned weight
+BUNDLED_LM = ASSETS_DIR / "lm" / "char_lm"
+# decode CTC lines with BUNDLED_LM unless --no-lm (benchmarks/results/line_models.json decides)
+USE_LM = False
 
 # `predict --mode auto`: images at least this many times wider than tall are lines
 LINE_ASPECT = 2.5

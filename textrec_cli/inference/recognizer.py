@@ -20,15 +20,41 @@ from textrec_cli.inference.predictor import CharPredictor
 from textrec_cli.models.store import load_model
 
 
-def load_reader(path: str | Path) -> CharPredictor | LineReader | PageReader:
+def attach_lm(reader: LineReader, lm: bool | str | Path | None) -> LineReader:
+    """Decode a CTC line reader's posteriors with the character LM (True = the bundled one,
+    None = settings.USE_LM); an attention model has its own decoder, so asking for it there is
+    an error rather than a silent no-op."""
+    if lm is None:
+        lm = settings.USE_LM and not reader.attention
+    if lm is False:
+        reader.lm = None
+        return reader
+    if reader.attention:
+        raise TextrecError(
+            f"--lm applies to CTC line models; {reader.version} decodes by attention"
+        )
+    from textrec_cli.language.ctc_lm import load_lm_decoder
+
+    reader.lm = load_lm_decoder(settings.BUNDLED_LM if lm is True else Path(lm), reader.charset)
+    return reader
+
+
+def load_reader(
+    path: str | Path, lm: bool | str | Path | None = None
+) -> CharPredictor | LineReader | PageReader:
     """A saved model as the reader its task needs (metadata `task`: char, line or line_detector;
-    a detector reads its lines with the bundled line model)."""
+    a detector reads its lines with the bundled line model). `lm`: see `attach_lm`."""
+    from textrec_cli.inference.ensemble import is_ensemble, load_ensemble
+
+    if is_ensemble(path):
+        return attach_lm(load_ensemble(path), lm)
     saved = load_model(path)
     task = saved.metadata.get("task", "char")
     if task == "line":
-        return LineReader(saved)
+        return attach_lm(LineReader(saved), lm)
     if task == "line_detector":
-        return PageReader(saved, LineReader(load_model(settings.BUNDLED_LINE_MODEL)))
+        line_reader = attach_lm(LineReader(load_model(settings.BUNDLED_LINE_MODEL)), lm)
+        return PageReader(saved, line_reader)
     if task == "char":
         return CharPredictor(saved)
     raise TextrecError(f"model {path} has an unknown task {task!r}")
@@ -37,13 +63,15 @@ def load_reader(path: str | Path) -> CharPredictor | LineReader | PageReader:
 class Recognizer:
     """Reads images with a given model, or the bundled char + line models by image shape."""
 
-    def __init__(self, model: str | Path | None = None, mode: str = "auto") -> None:
+    def __init__(
+        self, model: str | Path | None = None, mode: str = "auto", lm: bool | None = None
+    ) -> None:
         if mode not in MODES:
             raise TextrecError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
-        self.mode = mode
+        self.mode, self.lm = mode, lm
         self._readers: dict[str, CharPredictor | LineReader | PageReader] = {}
         if model is not None:
-            reader = load_reader(model)
+            reader = load_reader(model, lm)
             task = {LineReader: "line", PageReader: "page"}.get(type(reader), "char")
             if mode not in ("auto", task):
                 raise TextrecError(f"model {model} reads {task}s; it cannot run in {mode} mode")
@@ -58,7 +86,7 @@ class Recognizer:
             self._readers[mode] = PageReader(load_model(settings.BUNDLED_DETECTOR), line_reader)
         if mode not in self._readers:
             bundled = settings.BUNDLED_LINE_MODEL if mode == "line" else settings.BUNDLED_CHAR_MODEL
-            self._readers[mode] = load_reader(bundled)
+            self._readers[mode] = load_reader(bundled, self.lm)
         return self._readers[mode]
 
     def predict_images(self, items: list[tuple[str, Image.Image]]) -> list[Prediction]:

@@ -18,11 +18,14 @@ MODELS: dict[str, str] = {
     "line_cnn": "textrec_cli.models.line_cnn",
     "crnn": "textrec_cli.models.crnn",
     "line_tcn": "textrec_cli.models.line_tcn",
+    "transformer": "textrec_cli.models.transformer",
     "line_detector": "textrec_cli.models.line_detector",
 }
 
-# Line models read a whole line with CTC; the rest classify one 28x28 character.
-LINE_MODELS = {"line_cnn", "crnn", "line_tcn"}
+# Line models read a whole line (CTC, or attention + CTC); the rest classify one 28x28 character.
+LINE_MODELS = {"line_cnn", "crnn", "line_tcn", "transformer"}
+# Line models that decode autoregressively (an attention decoder) instead of by CTC alone.
+ATTENTION_MODELS = {"transformer"}
 # Page models find lines on a page (a band map); `train` sends them to training/detector_train.
 DETECTOR_MODELS = {"line_detector"}
 

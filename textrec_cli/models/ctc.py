@@ -52,6 +52,37 @@ def beam_decode(
     return results
 
 
+def nbest(
+    log_probs: np.ndarray, charset: list[str], n: int = 4, beam_width: int = 16
+) -> list[list[str]]:
+    """Up to n distinct candidate texts per line from CTC prefix beam search (best first)."""
+    lengths = np.full((log_probs.shape[0],), log_probs.shape[1], dtype="int32")
+    decoded, _ = ops.ctc_decode(
+        log_probs, lengths, strategy="beam_search", beam_width=max(beam_width, n), top_paths=n,
+        mask_index=BLANK,
+    )  # fmt: skip
+    paths = np.asarray(decoded)  # (n, B, T), padded with -1 (or 0)
+    results = []
+    for line in range(log_probs.shape[0]):
+        texts: list[str] = []
+        for path in paths[:, line]:
+            text = "".join(charset[k - 1] for k in path if k > 0)
+            if text not in texts:
+                texts.append(text)
+        results.append(texts)
+    return results
+
+
+def log_likelihood(log_probs: np.ndarray, texts: list[str], charset: list[str]) -> np.ndarray:
+    """Exact log P(text | frames) summed over all CTC alignments (minus the CTC loss)."""
+    index = {c: i for i, c in enumerate(charset)}
+    seqs = [encode(t, index) for t in texts]
+    labels = np.full((len(seqs), max(1, max(len(s) for s in seqs))), PAD, dtype="int32")
+    for row, seq in enumerate(seqs):
+        labels[row, : len(seq)] = seq
+    return -np.asarray(ctc_loss(labels, ops.convert_to_tensor(log_probs)), dtype="float64")
+
+
 def output_frames(model: keras.Model, width: int) -> int:
     """Frames the model emits for an input of `width` pixels (for CTC length checks)."""
     height = model.input_shape[1]

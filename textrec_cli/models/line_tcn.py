@@ -15,6 +15,23 @@ from keras import layers
 from textrec_cli.models.line_blocks import conv_frontend
 
 
+def tcn_stack(inputs, num_classes: int, units: int, blocks: int, kernel: int, dropout: float):
+    """uint8 image -> (frame features (B, T, units), CTC log-probs (B, T, C + 1)).
+
+    Shared with `transformer`, whose encoder is this stack layer for layer (so a trained
+    line_tcn warm-starts it, CTC head included)."""
+    x = conv_frontend(inputs)
+    x = layers.Dense(units, activation="relu")(x)
+    x = layers.Dropout(dropout)(x)
+    for _ in range(blocks):
+        y = layers.SeparableConv1D(units, kernel, padding="same", use_bias=False)(x)
+        y = layers.BatchNormalization(momentum=0.9)(y)
+        y = layers.Activation("relu")(y)
+        y = layers.Dropout(dropout)(y)
+        x = layers.Add()([x, y])
+    return x, layers.Dense(num_classes + 1, activation="log_softmax")(x)
+
+
 def build(
     input_shape: tuple[int, ...],
     num_classes: int,
@@ -25,14 +42,5 @@ def build(
 ) -> keras.Model:
     """num_classes counts the characters; the blank is added here."""
     inputs = keras.Input(shape=(input_shape[0], None, 1), dtype="uint8")
-    x = conv_frontend(inputs)
-    x = layers.Dense(units, activation="relu")(x)
-    x = layers.Dropout(dropout)(x)
-    for _ in range(blocks):
-        y = layers.SeparableConv1D(units, kernel, padding="same", use_bias=False)(x)
-        y = layers.BatchNormalization(momentum=0.9)(y)
-        y = layers.Activation("relu")(y)
-        y = layers.Dropout(dropout)(y)
-        x = layers.Add()([x, y])
-    outputs = layers.Dense(num_classes + 1, activation="log_softmax")(x)
+    _, outputs = tcn_stack(inputs, num_classes, units, blocks, kernel, dropout)
     return keras.Model(inputs, outputs, name="line_tcn")

@@ -58,6 +58,8 @@ def load_model(path: str | Path) -> SavedModel:
         metadata = json.loads(meta_file.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise InputError(f"corrupt model metadata {meta_file}: {exc}") from None
+    import textrec_cli.models.transformer  # noqa: F401  (registers its custom layers)
+
     try:
         model = keras.saving.load_model(model_file, compile=False)
     except Exception as exc:  # Keras raises many types for a damaged archive

@@ -55,13 +55,22 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="Line models: fixed widths, e.g. 512,1024,1600 (LSTMs need them)."),
         ] = None,
+        lm: Annotated[
+            bool,
+            typer.Option("--lm/--no-lm", help="Line models: carry the bundled character LM."),
+        ] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print the export as JSON.")] = False,
     ) -> None:
-        """Convert a model to LiteRT (TFLite) + metadata for serving without TensorFlow."""
+        """Convert a model (or a CTC `ensemble:A,B`) to LiteRT + metadata for serving without
+        TensorFlow."""
+        from textrec_cli import settings
         from textrec_cli.serving.export import export_model
 
-        output = output or Path("exports") / model.resolve().name
-        path = export_model(model, output, _parse_widths(widths))
+        name = "ensemble" if str(model).startswith("ensemble") else model.resolve().name
+        output = output or Path("exports") / name
+        path = export_model(
+            model, output, _parse_widths(widths), settings.BUNDLED_LM if lm else None
+        )
         export_info = json.loads((path / "metadata.json").read_text())["export"]
         if as_json:
             print(json.dumps({"output": str(path), **export_info}))

@@ -29,26 +29,66 @@ from textrec_cli.models.store import MODEL_FILE, load_model
 
 EXPORT_FORMAT = "litert"
 DEFAULT_LINE_WIDTHS = (512, 1024, 1600)  # line stems at height 40 are ~240-1100 px wide
+LM_DIR = "lm"  # an export's character LM (`textrec export --lm`), decoded by the runtime
+
+
+def _load_exportable(model_dir: str | Path) -> tuple[Any, str]:
+    """(SavedModel, sha256 of its weights) for a model folder or a posterior-averaging ensemble
+    (exported as one graph: members side by side, mean posterior out)."""
+    from textrec_cli.inference.ensemble import is_ensemble, load_ensemble
+
+    if not is_ensemble(model_dir):
+        saved = load_model(model_dir)
+        if saved.metadata.get("decoder") == "attention":
+            raise TextrecError(
+                f"{model_dir} decodes by attention (an autoregressive loop): LiteRT export takes "
+                "CTC line models; serve it with `textrec predict`/evaluate (Keras) instead"
+            )
+        return saved, sha256_file(saved.path / MODEL_FILE)
+    import hashlib
+
+    from textrec_cli.inference.ensemble import averaged_model
+    from textrec_cli.models.store import SavedModel
+
+    reader = load_ensemble(model_dir)
+    model = averaged_model(reader)  # raises for ensembles that rescore n-best lists
+    digest = hashlib.sha256()
+    for member in reader.members:
+        digest.update(sha256_file(member.saved.path / MODEL_FILE).encode())
+    metadata = dict(reader.members[0].saved.metadata)
+    metadata.update(
+        model="ensemble", version=reader.version,
+        members=[{"version": m.version, "model": m.saved.metadata.get("model")}
+                 for m in reader.members],
+    )  # fmt: skip
+    metadata.pop("metrics", None)
+    return SavedModel(model, metadata, reader.members[0].saved.path), digest.hexdigest()
 
 
 def export_model(
-    model_dir: str | Path, output: str | Path, widths: tuple[int, ...] | None = None
+    model_dir: str | Path,
+    output: str | Path,
+    widths: tuple[int, ...] | None = None,
+    lm: str | Path | None = None,
 ) -> Path:
     """Convert `model_dir` into the export folder `output` (written atomically); returns it.
 
     `widths` forces fixed-width buckets for a line model; recurrent line models get
-    DEFAULT_LINE_WIDTHS when it is not given.
+    DEFAULT_LINE_WIDTHS when it is not given. `lm`: an LM folder copied in as `lm/`, so the
+    runtime decodes with it (line models only).
     """
     import keras
     import tensorflow as tf
 
-    saved = load_model(model_dir)
+    saved, source_sha256 = _load_exportable(model_dir)
     task = saved.metadata.get("task", "char")
     height = int(saved.metadata["input_shape"][0])
     if task == "line" and widths is None and _is_recurrent(saved.model):
         widths = DEFAULT_LINE_WIDTHS
     if widths and task != "line":
         raise TextrecError("--widths applies to line models only")
+    if lm is not None and task != "line":
+        raise TextrecError("--lm applies to line models only")
     if widths and any(w < 16 or w % 4 for w in widths):
         raise TextrecError("--widths must be multiples of 4, at least 16")
     if task == "line":
@@ -82,11 +122,19 @@ def export_model(
             "input_dtype": "uint8",
             "dynamic": not widths,
             "files": files,
-            "source_sha256": sha256_file(saved.path / MODEL_FILE),
+            "source_sha256": source_sha256,
             "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "keras_version": keras.__version__,
             "tensorflow_version": tf.__version__,
         }
+        if lm is not None:
+            from textrec_cli.language.ctc_lm import load_lm_decoder, resolve_lm_file
+
+            load_lm_decoder(lm, saved.metadata["charset"])  # refuse an untuned or foreign LM
+            (tmp / LM_DIR).mkdir()
+            shutil.copyfile(resolve_lm_file(lm), tmp / LM_DIR / resolve_lm_file(lm).name)
+            shutil.copyfile(Path(lm) / "lm.json", tmp / LM_DIR / "lm.json")
+            metadata["export"]["lm"] = LM_DIR
         write_json(tmp / "metadata.json", metadata)
         # the drift monitor's reference (training-data feature samples) travels with the model
         reference = saved.path / "reference.json"

@@ -13,6 +13,7 @@ import json
 import os
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, cast
 
@@ -146,6 +147,21 @@ class LineRuntime(ExportedModel):
     def height(self) -> int:
         return int(self.metadata["input_shape"][0])
 
+    @cached_property
+    def lm(self) -> Any:
+        """The export's character LM decoder (`textrec export --lm`), else None (greedy)."""
+        folder = self.metadata["export"].get("lm")
+        if not folder:
+            return None
+        from textrec_cli.language.ctc_lm import load_lm_decoder
+
+        return load_lm_decoder(self.path / folder, self.metadata["charset"])
+
+    def decode(self, log_probs: np.ndarray) -> list[tuple[str, float]]:
+        if self.lm is not None:
+            return self.lm.decode(log_probs)
+        return greedy_decode(log_probs, self.metadata["charset"])
+
     def line_input(self, stem: np.ndarray) -> tuple[_Graph, np.ndarray, int]:
         """(graph, padded uint8 batch of 1, frames that cover real ink) for a stem."""
         width = stem.shape[1]
@@ -167,25 +183,24 @@ class LineRuntime(ExportedModel):
 
         Each line is decoded over its own frames only, so padding never changes its text.
         """
-        charset = self.metadata["charset"]
         if not self.dynamic:  # fixed-width graphs take one line at a time
             results = []
             for stem in stems:
                 graph, x, frames = self.line_input(stem)
-                results += greedy_decode(graph.run(x)[:, :frames], charset)
+                results += self.decode(graph.run(x)[:, :frames])
             return results
         out: list[tuple[str, float]] = [("", 0.0)] * len(stems)
         for chunk, x in padded_batches(stems, batch, FRAME_STRIDE):
             log_probs = self.graphs[0].run(x)
             for row, i in enumerate(chunk):
                 frames = int(np.ceil(stems[i].shape[1] / FRAME_STRIDE))
-                [out[i]] = greedy_decode(log_probs[row : row + 1, :frames], charset)
+                [out[i]] = self.decode(log_probs[row : row + 1, :frames])
         return out
 
     def predict(self, image: Image.Image, name: str = "upload") -> Prediction:
         graph, x, frames = self.line_input(line_stem(image, self.height))
         log_probs = graph.run(x)[:, :frames]
-        [(text, confidence)] = greedy_decode(log_probs, self.metadata["charset"])
+        [(text, confidence)] = self.decode(log_probs)
         return Prediction(
             file=name, text=text, confidence=confidence, mode="line", model_version=self.version
         )

@@ -130,3 +130,15 @@ class LineBatches(keras.utils.PyDataset):
             images, texts, self.index, self.max_width, width_step=128, label_step=16,
             labels_per_pixel=1 / 8,
         )  # fmt: skip
+
+
+class AttentionBatches(LineBatches):
+    """The same batches with teacher-forcing inputs and targets for attention decoders
+    (`transformer`): image + BOS-shifted text in, CTC labels + EOS-terminated text out."""
+
+    def __getitem__(self, step: int) -> tuple[dict, dict]:
+        from textrec_cli.models.transformer import teacher_forcing
+
+        x, y = super().__getitem__(step)
+        dec_in, dec_out = teacher_forcing(y, len(self.index))
+        return {"image": x, "tokens": dec_in}, {"ctc": y, "dec": dec_out}

@@ -37,6 +37,9 @@ class LineTrainConfig:
     seed: int = 0
     init_from: str | None = None  # a model whose matching leading layers start this one
     model_options: dict[str, Any] = field(default_factory=dict)
+    ctc_weight: float = 0.3  # attention models: share of the joint loss on the CTC head
+    label_smoothing: float = 0.1  # attention models
+    freeze_encoder: bool = False  # attention models: keep the (warm-started) encoder fixed
 
 
 def _text_sampler(config: LineTrainConfig, data_dir: Path, real_texts: list[str]):
@@ -104,17 +107,19 @@ def train_lines(
 ) -> dict[str, Any]:
     import keras
 
+    import textrec_cli.models.transformer  # noqa: F401  (custom layers, for --resume)
     from textrec_cli.evaluation.text_metrics import cer
     from textrec_cli.inference.line_reader import LineReader
-    from textrec_cli.models import build_model
+    from textrec_cli.models import ATTENTION_MODELS, build_model
     from textrec_cli.models.ctc import ctc_loss
     from textrec_cli.models.store import SavedModel, save_model
-    from textrec_cli.training.line_batches import LineBatches
+    from textrec_cli.training.line_batches import AttentionBatches, LineBatches
     from textrec_cli.training.tracking import WandbMetrics, start_run
 
     keras.utils.set_random_seed(config.seed)
     train_sources, val_sets = build_sources(config, data_dir, fonts_dir)
-    batches = LineBatches(
+    attention = config.model in ATTENTION_MODELS
+    batches = (AttentionBatches if attention else LineBatches)(
         train_sources, config.mix, LINE_CHARSET, config.batch_size, config.steps_per_epoch,
         config.max_width, config.seed,
     )  # fmt: skip
@@ -132,10 +137,20 @@ def train_lines(
         shape = (config.height, None, 1)
         model = build_model(config.model, shape, len(LINE_CHARSET), **config.model_options)
         if config.init_from:
-            from textrec_cli.training.warm_start import copy_matching_prefix, load_donor
+            from textrec_cli.training.warm_start import copy_all, copy_matching_prefix, load_donor
 
-            copied = copy_matching_prefix(load_donor(Path(config.init_from)), model)
-            stderr_console.print(f"initialized {copied} leading layers from {config.init_from}")
+            donor = load_donor(Path(config.init_from))
+            if attention and donor.name == model.name:  # continue an attention run
+                copy_all(donor, model)
+                stderr_console.print(f"initialized every weight from {config.init_from}")
+            else:
+                # an attention model's encoder is a line_tcn: warm-start that part
+                target = model.get_layer("encoder") if attention else model
+                copied = copy_matching_prefix(donor, target)
+                stderr_console.print(f"initialized {copied} leading layers from {config.init_from}")
+        if attention and config.freeze_encoder:
+            # train the decoder alone on a finished encoder: ~2x cheaper steps on a CPU
+            model.get_layer("encoder").trainable = False
     total_steps = config.epochs * config.steps_per_epoch
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, total_steps, alpha=0.05, warmup_target=config.learning_rate,
@@ -143,9 +158,18 @@ def train_lines(
     )  # fmt: skip
     if config.time_budget:
         schedule = config.learning_rate  # a plain variable the TimeBudget callback drives
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=schedule, clipnorm=5.0), loss=ctc_loss
-    )
+    optimizer = keras.optimizers.Adam(learning_rate=schedule, clipnorm=5.0)
+    if attention:
+        from textrec_cli.models.transformer import smoothed_nll
+
+        # joint CTC-attention: the CTC head keeps the encoder's frames aligned to the text
+        model.compile(
+            optimizer=optimizer,
+            loss={"ctc": ctc_loss, "dec": smoothed_nll(config.label_smoothing)},
+            loss_weights={"ctc": config.ctc_weight, "dec": 1.0 - config.ctc_weight},
+        )
+    else:
+        model.compile(optimizer=optimizer, loss=ctc_loss)
     if initial_epoch and not config.time_budget:
         model.optimizer.iterations.assign(initial_epoch * config.steps_per_epoch)
     n_train = {
@@ -162,6 +186,7 @@ def train_lines(
         "charset": LINE_CHARSET,
         "input_shape": [config.height, None, 1],
         "preprocessing": "textrec_cli.stems.line.line_stem",
+        "decoder": "attention" if attention else "ctc",
         "config": asdict(config),
         "textrec_version": __version__,
     }

@@ -12,6 +12,7 @@ def load_donor(path: Path) -> Any:
     """The Keras model at `path` (a .keras file or a model folder), or a clear InputError."""
     import keras
 
+    import textrec_cli.models.transformer  # noqa: F401  (registers its custom layers)
     from textrec_cli.models.store import MODEL_FILE
 
     source = path / MODEL_FILE if path.is_dir() else path
