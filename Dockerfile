@@ -10,7 +10,7 @@ COPY pyproject.toml README.md ./
 COPY textrec_cli ./textrec_cli
 RUN pip install --no-cache-dir . \
     && textrec export textrec_cli/assets/models/char_cnn --output /models/char_cnn \
-    && textrec export textrec_cli/assets/models/line_tcn --output /models/line_tcn \
+    && textrec export textrec_cli/assets/models/line_tcn --output /models/line_tcn --lm \
     && textrec export textrec_cli/assets/models/line_detector --output /models/line_detector
 
 FROM python:${PYTHON_VERSION}-slim AS runtime

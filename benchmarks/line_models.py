@@ -88,8 +88,6 @@ HEIGHT = 40
 SYNTHETIC_LINES = 500
 TIMED_DATASET = "copiste_val"
 REAL_VAL = ("copiste_val", "htr_united_val")
-LM_BEAM_SIZE_TOKEN = 16
-LM_BEAM_SIZE = 16  # load_lm_decoder's default beam, unless @beamK
 TESSERACT = "tesseract"
 DEFAULT_ROWS = (
     "crnn=/work/bundle/crnn_run",
@@ -180,8 +178,9 @@ def lm_settings(override: float | None) -> dict[str, Any]:
         "lm_weight": override if override is not None else meta["lm_weight"],
         "lm_weight_source": "--lm-weight override" if override is not None else "lm.json",
         "word_score": meta.get("word_score") or 0.0,
-        "beam_size_token": LM_BEAM_SIZE_TOKEN,
-        "beam_size": f"{LM_BEAM_SIZE} unless @beamK",
+        # lm.json's shipped search, unless a row says @beamK (beam and tokens per frame = K)
+        "beam_size": meta.get("beam_size"),
+        "beam_size_token": meta.get("beam_size_token"),
     }
 
 
@@ -270,10 +269,14 @@ def build_reader(row: RowSpec, lm: dict[str, Any] | None, batch: int) -> tuple[A
         assert lm is not None
         reader.lm = load_lm_decoder(
             lm["path"], reader.charset, lm_weight=lm["lm_weight"],
-            beam_size=row.beam or LM_BEAM_SIZE, beam_size_token=LM_BEAM_SIZE_TOKEN,
+            **({"beam_size": row.beam, "beam_size_token": row.beam} if row.beam else {}),
         )  # fmt: skip
         kind = "posterior average + " if ensemble else "CTC "
-        return reader, f"{kind}LM beam search (beam {row.beam or LM_BEAM_SIZE})"
+        beam = row.beam or lm["beam_size"]
+        return (
+            reader,
+            f"{kind}LM beam search (beam {beam}, {row.beam or lm['beam_size_token']} tokens/frame)",
+        )
     if ensemble:
         if row.beam:  # an ensemble.json folder (parse_row catches `ensemble:` specs)
             raise TextrecError(f"{row.name}: an ensemble ignores @beamK (use +lm@beamK)")

@@ -28,7 +28,8 @@ def bundled_exports() -> tuple[Path, Path]:
     root = Path(tempfile.mkdtemp(prefix="textrec-exports-"))
     atexit.register(shutil.rmtree, root, True)
     char = export_model(settings.BUNDLED_CHAR_MODEL, root / "char_cnn")
-    line = export_model(settings.BUNDLED_LINE_MODEL, root / settings.BUNDLED_LINE_MODEL.name)
+    lm = settings.BUNDLED_LM if settings.USE_LM else None  # as `textrec serve` exports it
+    line = export_model(settings.BUNDLED_LINE_MODEL, root / settings.BUNDLED_LINE_MODEL.name, lm=lm)
     return char, line
 
 

@@ -66,7 +66,7 @@ def test_detector_export_agrees_with_keras_at_any_width() -> None:
 
 
 def test_bundled_exports_include_the_detector(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(export, "cached_export", lambda path: path)
+    monkeypatch.setattr(export, "cached_export", lambda path, lm=None: path)
     assert settings.BUNDLED_DETECTOR in export.bundled_exports()
 
 

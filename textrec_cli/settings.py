@@ -12,8 +12,9 @@ BUNDLED_LINE_MODEL = ASSETS_DIR / "models" / "line_tcn"
 BUNDLED_DETECTOR = ASSETS_DIR / "models" / "line_detector"
 # character 6-gram KenLM for CTC beam search (`--lm`); lm.json holds its val-tuned weight
 BUNDLED_LM = ASSETS_DIR / "lm" / "char_lm"
-# decode CTC lines with BUNDLED_LM unless --no-lm (benchmarks/results/line_models.json decides)
-USE_LM = False
+# decode CTC lines with BUNDLED_LM unless --no-lm: the best row within the 10 ms/line budget in
+# benchmarks/results/line_models.json (serving exports carry the LM too)
+USE_LM = True
 
 # `predict --mode auto`: images at least this many times wider than tall are lines
 LINE_ASPECT = 2.5

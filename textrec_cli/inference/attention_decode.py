@@ -17,6 +17,13 @@ from keras import layers, ops
 from textrec_cli.models.transformer import PAD, special_tokens
 
 
+def step_limit(frames):
+    """Most characters a line of `frames` encoder frames (4 px each) can hold, plus EOS: half a
+    frame per character is already far denser than handwriting (~5 frames per character), so
+    a decoder that never emits EOS stops there instead of at max_len."""
+    return frames // 2 + 8
+
+
 class _GreedyLoop(layers.Layer):
     """memory (N, T, D) -> (tokens (N, L), token log-probs (N, L)); PAD after EOS."""
 
@@ -30,9 +37,10 @@ class _GreedyLoop(layers.Layer):
         cross = dec.cross_cache(memory)
         cache = dec.empty_cache(n, length)
         eye = ops.eye(length)
+        limit = ops.minimum(length, step_limit(ops.shape(memory)[1]))
 
         def cond(t, token, done, out, lp, *cache):
-            return ops.logical_and(t < length, ops.logical_not(ops.all(done)))
+            return ops.logical_and(t < limit, ops.logical_not(ops.all(done)))
 
         def body(t, token, done, out, lp, *cache):
             slot = ops.broadcast_to(ops.take(eye, t, axis=0), (n, length))
@@ -128,7 +136,7 @@ class AttentionDecoding:
         prefix = np.full((n, 1), self.bos, "int32")
         lps = np.zeros((n, 0), "float32")
         done = np.zeros(n, bool)
-        for _ in range(self.max_len):
+        for _ in range(min(self.max_len, step_limit(memory.shape[1]))):
             logp = np.asarray(self.forced.predict_on_batch([prefix, memory]))[:, -1]
             nxt = np.where(done, PAD, logp.argmax(-1)).astype("int32")
             best = np.where(done, 0.0, logp.max(-1)).astype("float32")
@@ -155,7 +163,7 @@ class AttentionDecoding:
         done = np.zeros(n, bool)
         last = np.full(n, self.bos, "int32")
         eye = np.eye(self.max_len, dtype="float32")
-        for t in range(self.max_len):
+        for t in range(min(self.max_len, step_limit(memory.shape[1]))):
             slot = np.repeat(eye[t : t + 1], n, axis=0)
             out = self.step.predict_on_batch([last, slot, cache, cross])
             logp, cache = np.asarray(out[0]), [np.asarray(c) for c in out[1:]]

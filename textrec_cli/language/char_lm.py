@@ -20,12 +20,9 @@ from pathlib import Path
 from textrec_cli.data.charsets import LINE_CHARSET, normalize_text
 from textrec_cli.errors import InputError, TextrecError
 from textrec_cli.fileio import atomic_path, write_json
+from textrec_cli.language.tokens import LM_FILE, META_FILE, SPACE, TOKENS
 from textrec_cli.progress import stderr_console
 
-SPACE = "▁"  # U+2581, the word separator token (sentencepiece's convention)
-TOKENS = f"chars, space={SPACE}"  # lm.json's description of the token scheme, checked on load
-LM_FILE = "char_lm.binary"
-META_FILE = "lm.json"
 DEFAULT_ORDER = 6
 DEFAULT_PRUNE = (0, 0, 0, 0, 0, 1)  # singleton 6-grams only: 4.1 MB vs 5.0 MB unpruned
 # flashlight-text's KenLM (and the default KenLM build) is compiled with KENLM_MAX_ORDER=6.

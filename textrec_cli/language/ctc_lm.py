@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from textrec_cli.errors import InputError, TextrecError
-from textrec_cli.language.char_lm import LM_FILE, META_FILE, SPACE, TOKENS
+from textrec_cli.language.tokens import LM_FILE, META_FILE, SPACE, TOKENS
 
 BLANK = 0
 BLANK_TOKEN = "<blank>"

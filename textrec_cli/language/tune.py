@@ -13,7 +13,7 @@ import numpy as np
 
 from textrec_cli.evaluation.text_metrics import cer
 from textrec_cli.fileio import write_json
-from textrec_cli.language.char_lm import META_FILE
+from textrec_cli.language.tokens import META_FILE
 from textrec_cli.progress import stderr_console
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)

@@ -24,7 +24,7 @@ def _parse_widths(widths: str | None) -> tuple[int, ...] | None:
 
 def _export_dirs(models: list[Path] | None) -> list[Path]:
     """Export folders as given; Keras model folders are exported into the cache first."""
-    from textrec_cli.serving.export import bundled_exports, cached_export
+    from textrec_cli.serving.export import bundled_exports, cached_export, default_lm
 
     if not models:
         err.print("serving the bundled models (exported once into the cache)")
@@ -35,7 +35,7 @@ def _export_dirs(models: list[Path] | None) -> list[Path]:
             dirs.append(path)
         elif (path / "model.keras").is_file():
             err.print(f"{path} is a Keras model: exporting it to LiteRT first")
-            dirs.append(cached_export(path))
+            dirs.append(cached_export(path, lm=default_lm()))
         else:
             raise TextrecError(f"not a model or export folder: {path}")
     return dirs

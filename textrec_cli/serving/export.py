@@ -143,14 +143,35 @@ def export_model(
     return output
 
 
-def cached_export(model_dir: str | Path, cache_dir: str | Path | None = None) -> Path:
-    """Export once per model file content into a cache folder and reuse it afterwards."""
+def cached_export(
+    model_dir: str | Path, cache_dir: str | Path | None = None, lm: str | Path | None = None
+) -> Path:
+    """Export once per model file content (and LM) into a cache folder and reuse it afterwards.
+    `lm` is carried by line models only; other tasks ignore it."""
+    import json
+
     model_dir = Path(model_dir)
     digest = sha256_file(model_dir / MODEL_FILE)[:16]
+    if lm is not None:
+        task = json.loads((model_dir / "metadata.json").read_text()).get("task")
+        lm = lm if task == "line" else None
+    if lm is not None:
+        digest += "-lm" + sha256_file(resolve_lm(lm))[:8]
     target = Path(cache_dir or export_cache_dir()) / f"{model_dir.name}-{digest}"
     if not (target / "metadata.json").is_file():
-        export_model(model_dir, target)
+        export_model(model_dir, target, lm=lm)
     return target
+
+
+def resolve_lm(lm: str | Path) -> Path:
+    from textrec_cli.language.ctc_lm import resolve_lm_file
+
+    return resolve_lm_file(lm)
+
+
+def default_lm() -> Path | None:
+    """The bundled LM when line models decode with it by default (settings.USE_LM)."""
+    return settings.BUNDLED_LM if settings.USE_LM else None
 
 
 def export_cache_dir() -> Path:
@@ -162,7 +183,7 @@ def export_cache_dir() -> Path:
 def bundled_exports() -> list[Path]:
     """The bundled char, line and line detector models, exported (cached) for serving."""
     bundled = (settings.BUNDLED_CHAR_MODEL, settings.BUNDLED_LINE_MODEL, settings.BUNDLED_DETECTOR)
-    return [cached_export(path) for path in bundled]
+    return [cached_export(path, lm=default_lm()) for path in bundled]
 
 
 def _is_recurrent(model: Any) -> bool:
