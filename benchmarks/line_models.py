@@ -136,7 +136,7 @@ def parse_row(item: str) -> RowSpec:
     row = RowSpec(name.strip(), item, match["model"], bool(match["lm"]), int(match["beam"] or 0))
     if row.tesseract and (row.lm or row.beam):
         raise SystemExit(f"--row {item!r}: +lm and @beamK do not apply to tesseract")
-    if row.beam and not row.lm and row.model.startswith("ensemble:"):
+    if row.beam and not row.lm and row.model.startswith(tuple(ENSEMBLE_PREFIXES)):
         raise SystemExit(f"--row {item!r}: an ensemble ignores @beamK (use +lm@beamK)")
     return row
 
@@ -148,12 +148,16 @@ def model_dir(name: str) -> Path:
     return bundled if not path.exists() and bundled.is_dir() else path
 
 
+from textrec_cli.inference.ensemble import PREFIXES as ENSEMBLE_PREFIXES  # noqa: E402
+
+
 def missing(row: RowSpec) -> str | None:
     """Why the row cannot run (a model folder without model.keras, no tesseract), or None."""
     if row.tesseract:
         return None if tesseract_available() else "tesseract is not installed"
-    if row.model.startswith("ensemble:"):
-        names = [n.strip() for n in row.model[len("ensemble:") :].split(",") if n.strip()]
+    prefix = next((p for p in ENSEMBLE_PREFIXES if row.model.startswith(p)), None)
+    if prefix:
+        names = [n.strip() for n in row.model[len(prefix) :].split(",") if n.strip()]
     elif (Path(row.model) / "ensemble.json").is_file():
         return None
     else:

@@ -135,7 +135,7 @@ def test_attention_ensemble_with_itself_keeps_its_beam_choice(overfit, tmp_path:
                 "decoder": "attention", "version": "tiny"}  # fmt: skip
     save_model(model, tmp_path / "tiny", metadata)
     reader = LineReader(load_model(tmp_path / "tiny"))
-    pair = EnsembleReader(reader.saved, members=[reader, reader], nbest=3)
+    pair = EnsembleReader(reader.saved, members=[reader, reader], nbest=3, attention_nbest=3)
     assert [t for t, _ in pair.decode_batch(x)] == texts
 
 

@@ -89,7 +89,7 @@ def test_cli_predict_and_evaluate_take_lm_and_ensembles(workdir: Path) -> None:
     with_lm = run_cli("predict", image, "--json", "--lm")
     assert with_lm.exit_code == 0, with_lm.stderr
     assert json_lines(with_lm.stdout)[0]["mode"] == "line"
-    ens = run_cli("predict", image, "--json", "--model", f"ensemble:{BUNDLED},{BUNDLED}")
+    ens = run_cli("predict", image, "--json", "--no-lm", "--model", f"ensemble:{BUNDLED},{BUNDLED}")
     assert ens.exit_code == 0, ens.stderr
     row = json_lines(ens.stdout)[0]
     assert row["text"] == plain["text"] and row["model_version"].startswith("ensemble(")

@@ -87,6 +87,8 @@ class LineReader:
 
     def candidates(self, x: np.ndarray, n: int) -> list[list[str]]:
         """Up to n distinct texts per line, best first (beam search of either kind)."""
+        if self.attention and n <= 1:
+            return [[text] for text, _ in self.decoding.greedy(x, self.charset)]
         if self.attention:
             return [
                 list(dict.fromkeys(text for text, _, _ in hyps))
