@@ -142,7 +142,7 @@ def test_attention_ensemble_with_itself_keeps_its_beam_choice(overfit, tmp_path:
 class _Scripted:
     """A member with fixed candidates and log-likelihoods (for the rescoring rule alone)."""
 
-    attention, charset, height, version = True, LINE_CHARSET, 40, "scripted"
+    attention, charset, height, version = False, LINE_CHARSET, 40, "scripted"
 
     def __init__(self, candidates: list[str], scores: dict[str, float]) -> None:
         self._candidates, self._scores = candidates, scores
