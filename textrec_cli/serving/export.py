@@ -132,7 +132,8 @@ def export_model(
 
             load_lm_decoder(lm, saved.metadata["charset"])  # refuse an untuned or foreign LM
             (tmp / LM_DIR).mkdir()
-            shutil.copyfile(resolve_lm_file(lm), tmp / LM_DIR / resolve_lm_file(lm).name)
+            lm_file = resolve_lm_file(lm)
+            shutil.copyfile(lm_file, tmp / LM_DIR / lm_file.name)
             shutil.copyfile(Path(lm) / "lm.json", tmp / LM_DIR / "lm.json")
             metadata["export"]["lm"] = LM_DIR
         write_json(tmp / "metadata.json", metadata)
@@ -156,17 +157,13 @@ def cached_export(
         task = json.loads((model_dir / "metadata.json").read_text()).get("task")
         lm = lm if task == "line" else None
     if lm is not None:
-        digest += "-lm" + sha256_file(resolve_lm(lm))[:8]
+        from textrec_cli.language.ctc_lm import resolve_lm_file
+
+        digest += "-lm" + sha256_file(resolve_lm_file(lm))[:8]
     target = Path(cache_dir or export_cache_dir()) / f"{model_dir.name}-{digest}"
     if not (target / "metadata.json").is_file():
         export_model(model_dir, target, lm=lm)
     return target
-
-
-def resolve_lm(lm: str | Path) -> Path:
-    from textrec_cli.language.ctc_lm import resolve_lm_file
-
-    return resolve_lm_file(lm)
 
 
 def default_lm() -> Path | None:
