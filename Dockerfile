@@ -31,4 +31,7 @@ USER 10001:10001
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
-CMD ["uvicorn", "--factory", "textrec_cli.serving.app:app_from_env", "--host", "0.0.0.0", "--port", "8080"]
+# the same deadlines as `textrec serve` (textrec_cli/serving/server.py): request head 10 s
+# (TEXTREC_SERVE_HEADER_TIMEOUT), body 30 s then 408 (the app), idle keep-alive 5 s, head <= 16 KiB
+# (one line: tests/test_serving_deploy.py runs this command outside Docker)
+CMD ["uvicorn", "--factory", "textrec_cli.serving.app:app_from_env", "--host", "0.0.0.0", "--port", "8080", "--http", "textrec_cli.serving.server:DeadlineH11Protocol", "--timeout-keep-alive", "5", "--h11-max-incomplete-event-size", "16384"]

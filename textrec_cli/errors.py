@@ -15,3 +15,7 @@ class InputError(TextrecError):
 
 class LimitError(InputError):
     """The input is over a size limit (bytes or pixels); servers answer 413 for it."""
+
+
+class UnsafePathError(InputError):
+    """A path read from untrusted data (an export, a labels.tsv) that leads out of its folder."""

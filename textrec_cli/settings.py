@@ -24,6 +24,28 @@ PAGE_MIN_SIDE = 400
 # Images larger than this are refused before decoding (a 20000x20000 PNG would need 400 MB).
 MAX_IMAGE_PIXELS = int(os.environ.get("TEXTREC_MAX_IMAGE_PIXELS", 40_000_000))
 MAX_IMAGE_BYTES = int(os.environ.get("TEXTREC_MAX_IMAGE_BYTES", 50 * 1024 * 1024))
+# A line's stem (height 40) may be at most this wide: aspect 100:1, ~3.5x the widest real line in
+# ../shared (1154 px). Without it a 20000x1 image became an 800000-px stem (22 s, 7 GB).
+MAX_LINE_WIDTH = int(os.environ.get("TEXTREC_MAX_LINE_WIDTH", 4000))
+# Progressive JPEGs with more scans than this are refused before decoding: each scan re-decodes
+# the whole image (15,000 scans = 12 s for a 559 KB file); real encoders write about 10.
+MAX_JPEG_SCANS = int(os.environ.get("TEXTREC_MAX_JPEG_SCANS", 100))
+
+# `textrec serve` deadlines (seconds): a request's head (request line + headers) must arrive
+# within SERVE_HEADER_TIMEOUT_S of connecting or of the previous response, its body within
+# SERVE_BODY_TIMEOUT_S (else 408); an idle keep-alive connection is closed after SERVE_KEEP_ALIVE_S.
+SERVE_HEADER_TIMEOUT_S = float(os.environ.get("TEXTREC_SERVE_HEADER_TIMEOUT", 10))
+SERVE_BODY_TIMEOUT_S = float(os.environ.get("TEXTREC_SERVE_BODY_TIMEOUT", 30))
+SERVE_KEEP_ALIVE_S = int(os.environ.get("TEXTREC_SERVE_KEEP_ALIVE", 5))
+SERVE_MAX_HEAD_BYTES = 16 * 1024  # h11's bound on a request head
+
+# The prediction store's retention (`serve --retention-days/--max-store-mb`, 0 = no limit):
+# images and rows older than STORE_RETENTION_DAYS go; past STORE_MAX_MB the oldest images go,
+# then the oldest rows. Checked every STORE_PRUNE_EVERY writes (20 unique 2 MB uploads once grew
+# an unpruned store 1.8 -> 41 MB).
+STORE_RETENTION_DAYS = 30.0
+STORE_MAX_MB = 1024.0
+STORE_PRUNE_EVERY = 100
 
 
 def data_dir() -> Path:

@@ -63,6 +63,8 @@ def _decode(
             raise LimitError(
                 f"{name}: image is {width}x{height} pixels, over the {max_pixels}-pixel limit"
             )
+        if image.format in ("JPEG", "MPO"):
+            _check_jpeg_scans(source, name)
         image.load()
     except InputError:
         raise
@@ -75,3 +77,20 @@ def _decode(
         raise InputError(f"{name}: image has no pixels")
     # phone photos store their rotation in EXIF: read the page the way the user sees it
     return ImageOps.exif_transpose(image)
+
+
+def jpeg_scans(data: bytes) -> int:
+    """Start-of-scan markers (FF DA) in a JPEG's bytes: an upper bound on its scans, since
+    entropy-coded data stuffs every FF with 00 and only metadata could hold a stray pair."""
+    return data.count(b"\xff\xda")
+
+
+def _check_jpeg_scans(source: Path | io.BytesIO, name: str) -> None:
+    """Refuse a progressive-JPEG scan bomb before decoding: every scan re-decodes the image."""
+    data = source.getvalue() if isinstance(source, io.BytesIO) else Path(source).read_bytes()
+    scans = jpeg_scans(data)
+    if scans > settings.MAX_JPEG_SCANS:
+        raise LimitError(
+            f"{name}: JPEG has {scans} scans, over the {settings.MAX_JPEG_SCANS}-scan limit "
+            "(a progressive-JPEG decoding bomb?)"
+        )

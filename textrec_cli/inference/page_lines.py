@@ -44,8 +44,9 @@ def band_map(
     stem, scale = page_stem(image, height)
     prob = np.asarray(forward(stem[None, :, :, None]))[0, :, :, 0]
     w, h = image.size if isinstance(image, Image.Image) else image.shape[::-1]
-    valid_w = -(-round(w / scale) // 2)
-    valid_h = -(-round(h / scale) // 2)
+    # at least one map pixel: a 20000x1 image scales to under half a stem row (was a 500)
+    valid_w = max(1, -(-round(w / scale) // 2))
+    valid_h = max(1, -(-round(h / scale) // 2))
     return prob[:valid_h, :valid_w], 2 * scale
 
 
@@ -72,6 +73,8 @@ def bands_to_lines(
 ) -> list[PageLine]:
     """Band probability map -> lines in reading order; coordinates = (map px + 0.5) * factor."""
     ratios = ratios or BandRatios()
+    if prob.size == 0 or min(image_size) < 1:
+        return []  # nothing to detect on (an extreme-aspect image's map can be empty)
     labels = measure.label(prob > threshold, connectivity=2)
     regions = [
         r for r in measure.regionprops(labels, intensity_image=prob)

@@ -56,7 +56,8 @@ def read_lines(
     if not lines:
         return []
     gray = to_gray_array(image)
-    stems = [line_stem(crop_line(gray, line.polygon), line_height) for line in lines]
+    # squeeze, don't refuse: one odd, very thin detection must not fail the whole page
+    stems = [line_stem(crop_line(gray, line.polygon), line_height, squeeze=True) for line in lines]
     for line, (text, confidence) in zip(lines, read_stems(stems), strict=True):
         line.text, line.confidence = text, float(confidence)
     return lines

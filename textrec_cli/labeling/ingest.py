@@ -9,23 +9,33 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from textrec_cli.data.charsets import LINE_CHARSET, normalize_text, unknown_chars
-from textrec_cli.errors import InputError
+from textrec_cli.data.real_lines import inside_path
+from textrec_cli.errors import InputError, UnsafePathError
 from textrec_cli.fileio import atomic_dir
 from textrec_cli.labeling.label_studio import ExportedTask, image_name, parse_export
 
 LABELS_FILE = "labels.tsv"
+# written into every folder label-import makes: only such a folder is ever replaced
+MARKER_FILE = ".textrec-label-import"
+# longer than any line a person writes (the longest real line in ../shared is ~120 characters);
+# a 10 MB "transcription" would pass into labels.tsv and break every reader of it
+MAX_TEXT_CHARS = 1000
+# what label-export writes (a sha256 hex) and any plain file stem; never a path
+SAFE_HASH = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 @dataclass
 class Problem:
     task_id: object
     image: str
-    kind: str  # unlabeled | cancelled | empty | unknown_chars | missing_image | duplicate | ...
+    kind: str  # unlabeled | cancelled | empty | too_long | unknown_chars | missing_image |
+    # unsafe_path | malformed | duplicate | duplicate_conflict
     detail: str = ""
 
 
@@ -62,10 +72,13 @@ def read_export(path: Path) -> list[ExportedTask]:
 
 
 def _find_image(task: ExportedTask, images_dir: Path) -> Path | None:
+    """The task's image inside `images_dir` (by hash, else by the URL's file name). A name that
+    leaves the folder (`..`, an absolute path, a symlink pointing out) is never opened."""
     names = [f"{task.image_hash}.png"] if task.image_hash else []
     names.append(image_name(task.image))
     for name in names:
         if name and (images_dir / name).is_file():
+            inside_path(images_dir, name)
             return images_dir / name
     return None
 
@@ -89,11 +102,20 @@ def validate(
         def report(kind: str, detail: str = "", task: ExportedTask = task) -> None:
             problems.append(Problem(task.task_id, task.image, kind, detail))
 
+        if task.malformed:
+            report("malformed", task.malformed)
+            continue
         if task.cancelled:
             report("cancelled")
             continue
+        if task.image_hash is not None and not SAFE_HASH.fullmatch(task.image_hash):
+            report("unsafe_path", f"image_hash {task.image_hash[:80]!r} is not a plain name")
+            continue
         if task.text is None:
             report("unlabeled")
+            continue
+        if len(task.text) > MAX_TEXT_CHARS:
+            report("too_long", f"{len(task.text)} characters, over the {MAX_TEXT_CHARS} limit")
             continue
         text = normalize_text(task.text)
         if not text:
@@ -103,7 +125,11 @@ def validate(
         if unknown:
             report("unknown_chars", "".join(sorted(unknown)))
             continue
-        image = _find_image(task, images_dir)
+        try:
+            image = _find_image(task, images_dir)
+        except UnsafePathError as exc:
+            report("unsafe_path", str(exc))
+            continue
         if image is None:
             report("missing_image", f"no {image_name(task.image) or '?'} in {images_dir}")
             continue
@@ -134,6 +160,7 @@ def import_export(
     """Validate the export, then write OUTPUT/images/* + OUTPUT/labels.tsv in one atomic step."""
     export_path = Path(export_path)
     images_dir = Path(images_dir) if images_dir else export_path.parent / "images"
+    check_output(output)
     tasks = read_export(export_path)
     good, problems = validate(tasks, images_dir)
     report = ImportReport(len(tasks), 0, None, problems=problems)
@@ -153,6 +180,20 @@ def import_export(
             report.splits[split] = report.splits.get(split, 0) + 1
             rows.append(f"{name}\t{split}\t{text}")
         (tmp / LABELS_FILE).write_text("\n".join(rows) + "\n", encoding="utf-8")
+        (tmp / MARKER_FILE).write_text(json.dumps({"export": str(export_path)}) + "\n")
     report.imported = len(good)
     report.output = str(output)
     return report
+
+
+def check_output(output: Path) -> None:
+    """Refuse to replace anything but an empty folder or one an earlier label-import wrote: the
+    atomic swap deletes what was there, and a user's folder must never go without a word."""
+    output = Path(output)
+    if output.is_symlink() or (output.exists() and not output.is_dir()):
+        raise InputError(f"--output {output} exists and is not a folder: choose another path")
+    if output.is_dir() and any(output.iterdir()) and not (output / MARKER_FILE).is_file():
+        raise InputError(
+            f"--output {output} is a non-empty folder that label-import did not write: "
+            "choose a new folder (nothing was changed)"
+        )

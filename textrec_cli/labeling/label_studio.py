@@ -63,18 +63,39 @@ class ExportedTask:
     text: str | None
     cancelled: bool = False
     notes: list[str] = field(default_factory=list)
+    malformed: str | None = None  # why the task's JSON could not be read (reported, not imported)
+
+
+class MalformedTask(ValueError):
+    """A task whose JSON has the wrong shape (an integer image_hash, a string as annotations)."""
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], what: str) -> Any:
+    if not isinstance(value, kind):
+        raise MalformedTask(f"{what} is a {type(value).__name__}, not the expected JSON type")
+    return value
+
+
+def _texts(value: Any) -> list[str]:
+    """A textarea's `text`: a list of strings (or one string)."""
+    if isinstance(value, str):
+        return [value]
+    return [_expect(t, str, "a transcription") for t in _expect(value, list, "value.text")]
 
 
 def _annotation_text(annotation: dict[str, Any]) -> str | None:
     texts = []
-    for item in annotation.get("result") or []:
+    for item in _expect(annotation.get("result") or [], list, "annotation result"):
+        _expect(item, dict, "an annotation result item")
         if item.get("from_name") == FROM_NAME and item.get("type", "textarea") == "textarea":
-            value = item.get("value") or {}
-            texts += [str(t) for t in value.get("text") or []]
+            value = _expect(item.get("value") or {}, dict, "result value")
+            texts += _texts(value.get("text") or [])
     return " ".join(texts) if texts else None
 
 
 def _latest(annotations: list[dict[str, Any]]) -> dict[str, Any] | None:
+    for annotation in annotations:
+        _expect(annotation, dict, "an annotation")
     usable = [a for a in annotations if not a.get("was_cancelled")]
     if not usable:
         return None
@@ -90,28 +111,33 @@ def parse_export(payload: Any) -> list[ExportedTask]:
     for position, task in enumerate(payload):
         if not isinstance(task, dict):
             raise ValueError(f"task {position} is not a JSON object")
-        if "data" not in task and "image" in task:  # JSON-MIN
-            text = task.get(FROM_NAME)
-            text = " ".join(map(str, text)) if isinstance(text, list) else text
-            tasks.append(
-                ExportedTask(
-                    task.get("id", position), str(task["image"]), task.get("image_hash"), text
-                )  # fmt: skip
-            )
-            continue
-        data = task.get("data") or {}
-        annotations = task.get("annotations") or []
-        chosen = _latest(annotations)
-        tasks.append(
-            ExportedTask(
-                task_id=task.get("id", position),
-                image=str(data.get("image", "")),
-                image_hash=data.get("image_hash"),
-                text=_annotation_text(chosen) if chosen else None,
-                cancelled=bool(annotations) and chosen is None,
-            )
-        )
+        task_id = task.get("id", position)
+        if not isinstance(task_id, (int, str)) or isinstance(task_id, bool):
+            task_id = position
+        try:
+            tasks.append(_parse_task(task, task_id))
+        except MalformedTask as exc:  # one bad task is reported; the others still import
+            tasks.append(ExportedTask(task_id, "", None, None, malformed=str(exc)))
     return tasks
+
+
+def _parse_task(task: dict[str, Any], task_id: Any) -> ExportedTask:
+    """One task, every field type-checked (MalformedTask names the first one that is wrong)."""
+    if "data" not in task and "image" in task:  # JSON-MIN
+        text = task.get(FROM_NAME)
+        text = " ".join(_texts(text)) if text is not None else None
+        image_hash = _expect(task.get("image_hash"), (str, type(None)), "image_hash")
+        return ExportedTask(task_id, _expect(task["image"], str, "image"), image_hash, text)
+    data = _expect(task.get("data") or {}, dict, "data")
+    annotations = _expect(task.get("annotations") or [], list, "annotations")
+    chosen = _latest(annotations)
+    return ExportedTask(
+        task_id=task_id,
+        image=_expect(data.get("image", ""), str, "data.image"),
+        image_hash=_expect(data.get("image_hash"), (str, type(None)), "data.image_hash"),
+        text=_annotation_text(chosen) if chosen else None,
+        cancelled=bool(annotations) and chosen is None,
+    )
 
 
 def image_name(url: str) -> str:

@@ -60,7 +60,12 @@ def _stroke_width(mask: np.ndarray) -> float:
 
 
 def _slant(gray: np.ndarray, mask: np.ndarray) -> float:
-    """Median shear of near-vertical stroke edges (gy/gx where |gx| > 2|gy|): > 0 leans right."""
+    """Median shear of near-vertical stroke edges (gy/gx where |gx| > 2|gy|): > 0 leans right.
+
+    0.0 for an image with one row or column: np.gradient needs two samples per axis, and such an
+    image has no strokes to lean (it once failed here, and the prediction went unstored)."""
+    if gray.ndim != 2 or min(gray.shape) < 2:
+        return 0.0
     ink = np.abs(gray - np.median(gray[~mask])) if (~mask).any() else gray
     gy, gx = np.gradient(ink)
     magnitude = np.hypot(gx, gy)
@@ -81,7 +86,7 @@ def image_features(image: Image.Image) -> dict[str, float]:
     gray = to_gray_array(small)
     mask, paper = _ink_mask(gray)
     ink = gray[mask]
-    return {
+    values = {
         "width": float(width),
         "height": float(height),
         "aspect": width / max(height, 1),
@@ -93,6 +98,8 @@ def image_features(image: Image.Image) -> dict[str, float]:
         "stroke_width": _stroke_width(mask) / scale,
         "slant": _slant(gray, mask),
     }
+    # the store's columns are NOT NULL floats and drift tests need finite numbers
+    return {name: float(v) if np.isfinite(v) else 0.0 for name, v in values.items()}
 
 
 def output_features(text: str, confidence: float) -> dict[str, float]:

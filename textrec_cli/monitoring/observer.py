@@ -16,6 +16,8 @@ from typing import Any
 
 from PIL import Image
 
+from textrec_cli import settings
+from textrec_cli.errors import TextrecError
 from textrec_cli.monitoring.alerts import fire_alert
 from textrec_cli.monitoring.drift import DriftReport, detect_drift
 from textrec_cli.monitoring.metrics import MonitoringMetrics, mount_metrics
@@ -166,19 +168,41 @@ def monitoring_from_env(
     source: str = "lambda", model_dirs: Sequence[str | Path] = ()
 ) -> ServerMonitoring:
     """server_monitoring configured by environment (for Lambda and containers):
-    TEXTREC_MONITOR_STORE (URL or path), TEXTREC_MONITOR_KEEP_IMAGES (1/0, default 1),
+    TEXTREC_MONITOR_STORE (URL or path), the store policy (policy_from_env),
     TEXTREC_MONITOR_ALERT_URL, TEXTREC_MONITOR_ALERT_FILE, TEXTREC_MONITOR_CHECK_EVERY; a drift
-    check for each of `model_dirs` that holds a reference.json."""
+    check for each of `model_dirs` that holds a reference.json. Prunes once at start."""
     import os
 
     from textrec_cli.monitoring.reference import REFERENCE_FILE
 
     env = os.environ.get
     references = [Path(d) for d in model_dirs if (Path(d) / REFERENCE_FILE).is_file()]
-    return server_monitoring(
+    monitoring = server_monitoring(
         env("TEXTREC_MONITOR_STORE") or None, references,
-        keep_images=env("TEXTREC_MONITOR_KEEP_IMAGES", "1") not in ("0", "false", "no"),
         source=source, check_every=int(env("TEXTREC_MONITOR_CHECK_EVERY", "100")),
         alert_file=env("TEXTREC_MONITOR_ALERT_FILE") or None,
         webhook_url=env("TEXTREC_MONITOR_ALERT_URL") or None,
+        policy=policy_from_env(),
     )  # fmt: skip
+    monitoring.observer.store.prune_in_background()  # a store left past its limits
+    return monitoring
+
+
+def policy_from_env() -> ImagePolicy:
+    """The store policy from TEXTREC_MONITOR_KEEP_IMAGES (1/0, default 1),
+    TEXTREC_MONITOR_MAX_STORE_MB and TEXTREC_MONITOR_RETENTION_DAYS (0 = no limit; defaults
+    settings.STORE_MAX_MB and STORE_RETENTION_DAYS): the same knobs as `textrec serve`."""
+    import os
+
+    env = os.environ.get
+    values = {}
+    for name, var, default in (
+        ("max_store_mb", "TEXTREC_MONITOR_MAX_STORE_MB", settings.STORE_MAX_MB),
+        ("retention_days", "TEXTREC_MONITOR_RETENTION_DAYS", settings.STORE_RETENTION_DAYS),
+    ):
+        try:
+            values[name] = float(env(var) or default)
+        except ValueError:
+            raise TextrecError(f"${var} must be a number, got {env(var)!r}") from None
+    keep = env("TEXTREC_MONITOR_KEEP_IMAGES", "1") not in ("0", "false", "no")
+    return ImagePolicy(keep=keep, **values)

@@ -68,6 +68,10 @@ def make_record(
 def png_bytes(image: Image.Image) -> bytes:
     """The image as PNG (lossless, any mode PIL can save; others are converted to RGB)."""
     buffer = io.BytesIO()
+    if image.mode == "F":  # 32-bit float: convert("RGB") would saturate it; keep what was read
+        from textrec_cli.stems.char import to_gray_array
+
+        image = Image.fromarray(to_gray_array(image).astype("uint8"))
     if image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"):
         image = image.convert("RGB")
     image.save(buffer, format="PNG", optimize=False)

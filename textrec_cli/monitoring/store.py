@@ -1,17 +1,21 @@
 """Where served predictions are kept: SQLite by default, PostgreSQL for a real deployment.
 
 SQLAlchemy Core (no ORM) with one schema for both; images are optional, deduplicated by content
-hash, capped in size and pruned by age and count so the store cannot grow without bound.
+hash and capped in size. Images and rows are pruned by age, images also by count, and past a size
+budget the oldest images go first, then the oldest rows, so the store cannot grow without bound.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
@@ -21,6 +25,15 @@ from textrec_cli.errors import TextrecError
 from textrec_cli.monitoring.features import CONTINUOUS_FEATURES
 from textrec_cli.monitoring.records import PredictionRecord
 
+log = logging.getLogger("textrec.monitoring")
+
+MIB = 1024 * 1024
+# Rows per DELETE: short transactions, so request writes interleave with a long prune.
+PRUNE_BATCH = 500
+# Size pruning stops this far under the cap, so the next writes do not trigger it again at once.
+PRUNE_TARGET = 0.9
+# Bounded work per prune: at most this many batches for the size budget (the rest next time).
+PRUNE_ROUNDS = 40
 _metadata = sa.MetaData()
 predictions_table = sa.Table(
     "predictions",
@@ -48,13 +61,30 @@ images_table = sa.Table(
 
 @dataclass(frozen=True)
 class ImagePolicy:
-    """Which images are kept, and for how long (the server keeps them by default)."""
+    """What the store keeps and for how long (the server keeps images by default).
+
+    Images and rows older than `retention_days` are deleted; past `max_store_mb` the oldest
+    images are deleted, then the oldest rows. 0 turns either limit off."""
 
     keep: bool = False
     max_image_bytes: int = 2 * 1024 * 1024  # larger PNGs are not kept (the features still are)
-    retention_days: float = 30.0
+    retention_days: float = settings.STORE_RETENTION_DAYS
     max_images: int = 20_000
-    prune_every: int = 200  # records between two prunes
+    max_store_mb: float = settings.STORE_MAX_MB
+    prune_every: int = settings.STORE_PRUNE_EVERY  # records between two (background) prunes
+
+    def __post_init__(self) -> None:
+        for name in ("retention_days", "max_store_mb", "max_images", "prune_every"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise TextrecError(f"store policy: {name} must be >= 0, got {value!r}")
+
+
+class Pruned(NamedTuple):
+    """What one prune deleted."""
+
+    images: int
+    rows: int
 
 
 def default_store() -> str:
@@ -92,9 +122,14 @@ class PredictionStore:
         self.policy = policy or ImagePolicy()
         self._since_prune = 0
         self._lock = threading.Lock()
+        self._pruning = threading.Lock()  # one prune at a time
+        self._prune_thread: threading.Thread | None = None
+        self.sqlite = self.url.startswith("sqlite")
         try:
-            kwargs = {"connect_args": {"timeout": 30}} if self.url.startswith("sqlite") else {}
+            kwargs = {"connect_args": {"timeout": 30}} if self.sqlite else {}
             self.engine: Engine = sa.create_engine(self.url, pool_pre_ping=True, **kwargs)
+            if self.sqlite:
+                sa.event.listen(self.engine, "connect", _sqlite_incremental_vacuum)
             _metadata.create_all(self.engine)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ValueError) as exc:
             raise TextrecError(
@@ -108,6 +143,7 @@ class PredictionStore:
             ) from None
 
     def close(self) -> None:
+        self.wait_for_prune()
         self.engine.dispose()
 
     def __enter__(self) -> PredictionStore:
@@ -147,34 +183,154 @@ class PredictionStore:
         record.image_kept = keep
         with self._lock:
             self._since_prune += 1
-            due = self._since_prune >= self.policy.prune_every
+            due = self.policy.prune_every > 0 and self._since_prune >= self.policy.prune_every
             if due:
                 self._since_prune = 0
         if due:
-            self.prune()
+            self.prune_in_background()
         return record.id
 
-    def prune(self, now: float | None = None) -> int:
-        """Drop images past the retention age, then the oldest beyond the count cap."""
+    def prune_in_background(self) -> bool:
+        """Start a prune in a daemon thread (the request that triggered it does not wait);
+        False when one is already running."""
+        if not self._pruning.acquire(blocking=False):
+            return False
+
+        def run() -> None:
+            try:
+                self._prune_locked()
+            except Exception:  # noqa: BLE001 - pruning must not kill serving; next time retries
+                log.exception("pruning the prediction store failed")
+            finally:
+                self._pruning.release()
+
+        self._prune_thread = threading.Thread(target=run, name="textrec-store-prune", daemon=True)
+        self._prune_thread.start()
+        return True
+
+    def wait_for_prune(self, timeout: float | None = 60) -> None:
+        """Wait for a background prune to finish (tests, and close())."""
+        thread = self._prune_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def prune(self, now: float | None = None) -> Pruned:
+        """Apply the policy now: age first (images and rows), then the image count cap, then the
+        size budget (oldest images, then oldest rows). Deletes in batches; returns the counts."""
+        with self._pruning:
+            return self._prune_locked(now)
+
+    def _prune_locked(self, now: float | None = None) -> Pruned:
         now = time.time() if now is None else now
-        cutoff = now - self.policy.retention_days * 86400
-        with self.engine.begin() as conn:
-            deleted = conn.execute(
-                images_table.delete().where(images_table.c.created_at < cutoff)
-            ).rowcount
+        policy = self.policy
+        images = rows = 0
+        if policy.retention_days > 0:
+            cutoff = now - policy.retention_days * 86400
+            images += self._delete_oldest(images_table, images_table.c.created_at < cutoff)
+            rows += self._delete_oldest(predictions_table, predictions_table.c.created_at < cutoff)
+        with self.engine.connect() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(images_table)).scalar()
-            excess = int(total or 0) - self.policy.max_images
-            if excess > 0:
-                oldest = (
-                    sa.select(images_table.c.image_hash)
+        if policy.max_images and int(total or 0) > policy.max_images:
+            images += self._delete_oldest(images_table, limit=int(total) - policy.max_images)
+        if policy.max_store_mb > 0:
+            more_images, more_rows = self._fit_size(policy.max_store_mb * MIB)
+            images, rows = images + more_images, rows + more_rows
+        if (images or rows) and self.sqlite:  # give the freed pages back to the file system
+            raw = self.engine.raw_connection()
+            try:  # executescript steps the pragma to the end (one step frees one page)
+                raw.driver_connection.executescript("PRAGMA incremental_vacuum;")
+            finally:
+                raw.close()
+        if images or rows:
+            log.info(
+                "pruned %d images and %d predictions (store now %.1f MB)",
+                images, rows, self.store_bytes() / MIB,
+            )  # fmt: skip
+        return Pruned(images, rows)
+
+    def _fit_size(self, cap: float) -> tuple[int, int]:
+        """Oldest images, then oldest rows, until the store is under PRUNE_TARGET x `cap`."""
+        images = rows = 0
+        size = self.store_bytes()
+        if size <= cap:
+            return 0, 0
+        for _ in range(PRUNE_ROUNDS):
+            excess = size - PRUNE_TARGET * cap
+            if excess <= 0:
+                break
+            with self.engine.connect() as conn:
+                oldest = conn.execute(
+                    sa.select(images_table.c.image_hash, images_table.c.size_bytes)
                     .order_by(images_table.c.created_at, images_table.c.image_hash)
-                    .limit(excess)
+                    .limit(PRUNE_BATCH)
+                ).all()
+                n_rows = int(
+                    conn.execute(sa.select(sa.func.count()).select_from(predictions_table)).scalar()
+                    or 0
                 )
-                hashes = [r[0] for r in conn.execute(oldest)]
-                deleted += conn.execute(
-                    images_table.delete().where(images_table.c.image_hash.in_(hashes))
-                ).rowcount
-        return int(deleted or 0)
+            if oldest:
+                hashes, freed = [], 0
+                for image_hash, size_bytes in oldest:
+                    hashes.append(image_hash)
+                    freed += int(size_bytes)
+                    if freed >= excess:
+                        break
+                with self.engine.begin() as conn:
+                    images += conn.execute(
+                        images_table.delete().where(images_table.c.image_hash.in_(hashes))
+                    ).rowcount
+            elif n_rows:
+                per_row = max(1.0, size / n_rows)  # no images left: the rows are the store
+                limit = min(n_rows, 10 * PRUNE_BATCH, math.ceil(excess / per_row))
+                rows += self._delete_oldest(predictions_table, limit=max(1, limit))
+            else:
+                break
+            size = self.store_bytes()
+        return images, rows
+
+    def _delete_oldest(
+        self, table: sa.Table, where: sa.ColumnElement | None = None, limit: int | None = None
+    ) -> int:
+        """Delete rows of `table` matching `where`, oldest first, at most `limit`, in batches."""
+        key = table.c.id if table is predictions_table else table.c.image_hash
+        deleted = 0
+        while limit is None or deleted < limit:
+            batch = PRUNE_BATCH if limit is None else min(PRUNE_BATCH, limit - deleted)
+            query = sa.select(key).order_by(table.c.created_at, key).limit(batch)
+            if where is not None:
+                query = query.where(where)
+            with self.engine.begin() as conn:
+                keys = [r[0] for r in conn.execute(query)]
+                if not keys:
+                    break
+                deleted += conn.execute(table.delete().where(key.in_(keys))).rowcount
+            if len(keys) < batch:
+                break
+        return deleted
+
+    def store_bytes(self) -> int:
+        """What the store holds, in bytes. SQLite: its used pages (the file less free pages).
+        Elsewhere an estimate: kept PNG bytes + each row's text and a fixed per-row size
+        (PostgreSQL's relation sizes shrink only on VACUUM FULL, so they cannot guide pruning)."""
+        with self.engine.connect() as conn:
+            if self.sqlite:
+                page_count, free, page_size = (
+                    conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                    for name in ("page_count", "freelist_count", "page_size")
+                )
+                return int((page_count - free) * page_size)
+            image_bytes = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(images_table.c.size_bytes), 0))
+            ).scalar()
+            text = sa.func.length(predictions_table.c.text) + sa.func.length(
+                predictions_table.c.char_histogram
+            )
+            row_count, text_bytes = conn.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(text), 0)).select_from(
+                    predictions_table
+                )
+            ).one()
+        return int(image_bytes) + int(text_bytes) + int(row_count) * ROW_BYTES
 
     def count(self) -> int:
         with self.engine.connect() as conn:
@@ -211,6 +367,18 @@ class PredictionStore:
                 sa.select(images_table.c.png).where(images_table.c.image_hash == image_hash)
             ).first()
         return bytes(row[0]) if row else None
+
+
+# Estimated bytes of one prediction row beyond its text, indexes included (PostgreSQL).
+ROW_BYTES = 300 + 8 * len(CONTINUOUS_FEATURES)
+
+
+def _sqlite_incremental_vacuum(dbapi_connection: object, _: object) -> None:
+    """New SQLite stores free deleted pages back to the file (PRAGMA incremental_vacuum after a
+    prune); on an existing store this is a no-op, and its file only stops growing."""
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    cursor.close()
 
 
 def _to_record(row: sa.Row) -> PredictionRecord:

@@ -7,6 +7,7 @@ runs (`uvicorn --factory textrec_cli.serving.app:app_from_env`). Every client mi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -16,21 +17,22 @@ from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from PIL import Image
 from pydantic import BaseModel
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
-from textrec_cli import __version__
-from textrec_cli.errors import InputError
+from textrec_cli import __version__, settings
+from textrec_cli.errors import InputError, LimitError
 from textrec_cli.serving.payload import ApiError, Limits, parse_body
 from textrec_cli.serving.runtime import ServingRecognizer, model_paths_from_env
 
 log = logging.getLogger("textrec.serving")
 
-# Called after each successful prediction (monitoring, drift, logging); runs after the response.
+# Called after each successful prediction (monitoring, drift, logging), BEFORE the response is
+# sent: a prediction the client received is already in the store (a kill -9 cannot lose it).
 Observer = Callable[[Image.Image, dict[str, Any], float], None]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -61,7 +63,7 @@ class ErrorResponse(BaseModel):
     error: str
 
 
-_ERRORS = {code: {"model": ErrorResponse} for code in (400, 413, 415, 422)}
+_ERRORS = {code: {"model": ErrorResponse} for code in (400, 408, 413, 415, 422)}
 _BODY_DOC = {
     "requestBody": {
         "required": True,
@@ -93,9 +95,12 @@ def create_app(
     recognizer: ServingRecognizer,
     limits: Limits | None = None,
     observers: Sequence[Observer] = (),
+    body_timeout: float | None = None,
 ) -> FastAPI:
-    """A FastAPI app serving `recognizer` under `limits`, notifying `observers`."""
+    """A FastAPI app serving `recognizer` under `limits`, notifying `observers` before each
+    answer; a body not received within `body_timeout` s (settings.SERVE_BODY_TIMEOUT_S) is 408."""
     limits = limits or Limits()
+    body_timeout = body_timeout or settings.SERVE_BODY_TIMEOUT_S
     observers = tuple(observers)
     app = FastAPI(
         title="textrec",
@@ -108,7 +113,7 @@ def create_app(
     def index() -> HTMLResponse:
         return HTMLResponse((STATIC_DIR / "index.html").read_text(encoding="utf-8"))
 
-    @app.get("/healthz")
+    @app.api_route("/healthz", methods=["GET", "HEAD"])  # load balancers probe with HEAD
     def healthz() -> dict[str, Any]:
         versions = {task: model.version for task, model in recognizer.models.items()}
         return {"status": "ok", "models": versions}
@@ -129,7 +134,7 @@ def create_app(
         mode: str | None = Query(None, description="auto (by shape), char, line or page"),
     ) -> JSONResponse:
         """Read one image: multipart file, JSON {"image": base64}, or a raw image body."""
-        body = await _read_limited(request, limits.max_bytes)
+        body = await _read_limited(request, limits.max_bytes, body_timeout)
         start = time.perf_counter()
         content_type = request.headers.get("content-type")
         parsed = await run_in_threadpool(parse_body, body, content_type, limits)
@@ -137,12 +142,15 @@ def create_app(
             prediction = await run_in_threadpool(
                 recognizer.predict, parsed.image, mode or parsed.mode or "auto", parsed.name
             )
+        except LimitError as exc:
+            raise ApiError(413, str(exc)) from None
         except InputError as exc:
             raise ApiError(422, str(exc)) from None
         latency_ms = (time.perf_counter() - start) * 1000
         result = {**prediction.to_dict(), "latency_ms": round(latency_ms, 3)}
-        task = BackgroundTask(notify, observers, parsed.image, result, latency_ms)
-        return JSONResponse(result, background=task if observers else None)
+        if observers:  # write before answer: the row is committed when the client reads it
+            await run_in_threadpool(notify, observers, parsed.image, result, latency_ms)
+        return JSONResponse(result)
 
     return app
 
@@ -158,17 +166,26 @@ def notify(
             log.exception("prediction observer %r failed", observer)
 
 
-async def _read_limited(request: Request, max_bytes: int) -> bytes:
-    """The body, refusing (413) anything over `max_bytes` before reading it all."""
+async def _read_limited(request: Request, max_bytes: int, timeout: float | None = None) -> bytes:
+    """The body, refusing (413) anything over `max_bytes` before reading it all, and (408) a
+    body still incomplete after `timeout` seconds: a stalled upload must not hold a worker."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise ApiError(413, f"request body is {declared} bytes, over the {max_bytes} limit")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise ApiError(413, f"request body is over the {max_bytes}-byte limit")
-        chunks.append(chunk)
+
+    async def read() -> None:
+        nonlocal size
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise ApiError(413, f"request body is over the {max_bytes}-byte limit")
+            chunks.append(chunk)
+
+    try:
+        await asyncio.wait_for(read(), timeout)
+    except asyncio.TimeoutError:
+        raise ApiError(408, f"request body not received within {timeout:g} s") from None
     return b"".join(chunks)
 
 
@@ -188,6 +205,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid')}"}, status_code=422)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_left(request: Request, _: ClientDisconnect) -> Response:
+        """A client that hangs up mid-upload is routine: one log line, no traceback."""
+        client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
+        log.info("%s disconnected before sending its whole request (%s)", client, request.url.path)
+        return Response(status_code=499)  # nobody is listening; nginx's "client closed request"
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from textrec_cli import settings
 from textrec_cli.cli_support import err, user_errors
 from textrec_cli.errors import TextrecError
 
@@ -63,7 +64,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Convert a model (or a CTC `ensemble:A,B`) to LiteRT + metadata for serving without
         TensorFlow."""
-        from textrec_cli import settings
         from textrec_cli.serving.export import export_model
 
         name = "ensemble" if str(model).startswith("ensemble") else model.resolve().name
@@ -96,6 +96,17 @@ def register(app: typer.Typer) -> None:
         keep_images: Annotated[
             bool, typer.Option(help="Keep request images (size-capped) for labeling.")
         ] = True,
+        max_store_mb: Annotated[
+            float,
+            typer.Option(
+                help="Store size budget: past it the oldest images, then rows, are deleted "
+                "(0 = none)."
+            ),
+        ] = settings.STORE_MAX_MB,
+        retention_days: Annotated[
+            float,
+            typer.Option(help="Delete stored images and predictions older than this (0 = never)."),
+        ] = settings.STORE_RETENTION_DAYS,
         alert_url: Annotated[str | None, typer.Option(help="Webhook for drift alerts.")] = None,
         alert_file: Annotated[
             Path | None, typer.Option(help="JSON file written on a drift alert.")
@@ -109,10 +120,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Serve the REST API and web page (FastAPI + uvicorn) on exported LiteRT models."""
         try:
-            import uvicorn
-
             from textrec_cli.serving.app import create_app, limits_from_env
             from textrec_cli.serving.runtime import ServingRecognizer
+            from textrec_cli.serving.server import run_server
         except ImportError as exc:
             raise TextrecError(
                 f"serving needs the extra: pip install 'textrec[serve]' ({exc})"
@@ -127,12 +137,17 @@ def register(app: typer.Typer) -> None:
         recognizer = ServingRecognizer.from_paths(dirs)
         if monitor:
             from textrec_cli.monitoring.observer import server_monitoring
+            from textrec_cli.monitoring.store import ImagePolicy
 
             references = [d for d in dirs if (d / "reference.json").is_file()]
+            policy = ImagePolicy(
+                keep=keep_images, max_store_mb=max_store_mb, retention_days=retention_days
+            )
             monitoring = server_monitoring(
-                store, references, keep_images=keep_images, source="rest",
-                alert_file=alert_file, webhook_url=alert_url,
+                store, references, source="rest", alert_file=alert_file, webhook_url=alert_url,
+                policy=policy,
             )  # fmt: skip
+            monitoring.observer.store.prune_in_background()  # a store left past its limits
             app = create_app(recognizer, limits, observers=[monitoring.observer])
             monitoring.mount(app)
             if check_interval > 0:
@@ -143,4 +158,4 @@ def register(app: typer.Typer) -> None:
         else:
             app = create_app(recognizer, limits)
         err.print(f"serving {', '.join(recognizer.models)} on http://{host}:{port}/")
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        run_server(app, host, port)

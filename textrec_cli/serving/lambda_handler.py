@@ -16,7 +16,7 @@ import os
 import time
 from typing import Any
 
-from textrec_cli.errors import InputError
+from textrec_cli.errors import InputError, LimitError
 from textrec_cli.serving.payload import ApiError, Limits, parse_body
 from textrec_cli.serving.runtime import MODELS_ENV, ServingRecognizer, model_paths_from_env
 
@@ -61,9 +61,10 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """One API Gateway / function URL event -> an HTTP response dict."""
     try:
         method, path = _route(event)
-        if method == "GET" and path.endswith("/healthz"):
+        if method in ("GET", "HEAD") and path.endswith("/healthz"):
             models = {task: m.version for task, m in recognizer().models.items()}
-            return _response(200, {"status": "ok", "models": models})
+            response = _response(200, {"status": "ok", "models": models})
+            return {**response, "body": ""} if method == "HEAD" else response
         if method == "GET" and path.endswith("/v1/model"):
             return _response(200, {"models": recognizer().describe()})
         if path.endswith("/v1/predict"):
@@ -94,6 +95,8 @@ def predict(event: dict[str, Any]) -> dict[str, Any]:
     mode = query.get("mode") or parsed.mode or "auto"
     try:
         prediction = recognizer().predict(parsed.image, mode, parsed.name)
+    except LimitError as exc:  # over a size limit (a too-wide line): 413, as the REST API
+        raise ApiError(413, str(exc)) from None
     except InputError as exc:
         raise ApiError(422, str(exc)) from None
     latency_ms = (time.perf_counter() - start) * 1000

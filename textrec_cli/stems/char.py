@@ -13,15 +13,41 @@ SIZE = 28
 GLYPH_BOX = 24  # EMNIST pads the glyph's square frame by 2 px on each side
 
 
+ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
+
+
 def to_gray_array(image: Image.Image | np.ndarray) -> np.ndarray:
-    """Grayscale float32 in [0, 255]; alpha is composited on white (transparent = paper)."""
+    """Grayscale float32 in [0, 255] from any PIL mode: alpha (or a tRNS colour) is composited
+    on white (transparent = paper); 16-bit, 32-bit and float images are scaled, not clipped,
+    since PIL's own convert("L") saturates them (a 16-bit scan would read as blank)."""
     if isinstance(image, np.ndarray):
         return image.astype(np.float32)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    if image.mode.startswith("I") or image.mode == "F":
+        return _scale_wide(np.asarray(image), image.mode)
+    if image.mode in ALPHA_MODES or "transparency" in image.info:
         rgba = image.convert("RGBA")
         paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(paper, rgba)
     return np.asarray(image.convert("L"), dtype=np.float32)
+
+
+def _scale_wide(values: np.ndarray, mode: str) -> np.ndarray:
+    """16/32-bit integer or float pixels -> [0, 255] by the range their values use: 16-bit by
+    65535, float in [0, 1] by 255, values already in [0, 255] as they are, anything else
+    (negative, huge, HDR) stretched from its own min..max."""
+    values = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    if values.size == 0:
+        return values.astype(np.float32)
+    lo, hi = float(values.min()), float(values.max())
+    if mode.startswith("I;16") or (lo >= 0 and 255 < hi <= 65535 and mode == "I"):
+        values = values / 257.0
+    elif mode == "F" and lo >= 0 and hi <= 1.0:
+        values = values * 255.0
+    elif lo < 0 or hi > (65535 if mode == "F" else 255):
+        values = (values - lo) * (255.0 / max(hi - lo, 1e-12))
+    elif hi > 255:  # float in (255, 65535]: a 16-bit image stored as float
+        values = values / 257.0
+    return np.clip(values, 0, 255).astype(np.float32)
 
 
 def ink_positive(gray: np.ndarray) -> np.ndarray:
