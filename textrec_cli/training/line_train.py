@@ -40,9 +40,18 @@ class LineTrainConfig:
     ctc_weight: float = 0.3  # attention models: share of the joint loss on the CTC head
     label_smoothing: float = 0.1  # attention models
     freeze_encoder: bool = False  # attention models: keep the (warm-started) encoder fixed
+    # "fit": keras fit over on-the-fly batches; "fast": line_loop (pre-rendered synthesis,
+    # width buckets, one resumable state file, validation every steps_per_epoch steps)
+    recipe: str = "fit"
+    synthetic_lines: int = 20000  # fast: synthetic lines rendered once, augmented per draw
+    buckets: int = 6  # fast: width buckets
+    schedule: str = "cosine"  # fast: cosine over epochs x steps_per_epoch, or rsqrt (no end)
+    warmup_steps: int = 300  # fast
+    threads: int = 0  # fast: TensorFlow intra-op threads (0 = every core), inter-op 1
+    fonts_dir: str | None = None  # fast: where synthesis found its fonts (kept for --resume)
 
 
-def _text_sampler(config: LineTrainConfig, data_dir: Path, real_texts: list[str]):
+def text_sampler(config: LineTrainConfig, data_dir: Path, real_texts: list[str]):
     """English corpus sentences plus the train transcriptions of the real lines (French)."""
     from textrec_cli.data.corpus import TextSampler, corpus_dir, corpus_zips, load_sentences
 
@@ -80,7 +89,7 @@ def build_sources(config: LineTrainConfig, data_dir: Path, fonts_dir: Path | Non
                 real_texts = stored["real_lines"][1]
             else:
                 real_texts = split("real_lines", "train")[1] if config.lines_dirs else []
-            texts = _text_sampler(config, data_dir, real_texts)
+            texts = text_sampler(config, data_dir, real_texts)
             train[name] = synthetic_handwriting.for_split("train", fonts_dir, texts, config.height)
             val_gen = synthetic_handwriting.for_split("val", fonts_dir, texts, config.height)
             rng = np.random.default_rng(12345)

@@ -36,3 +36,51 @@ class TimeBudget(keras.callbacks.Callback):
         self.model.optimizer.learning_rate.assign(self.learning_rate_at(fraction))
         if fraction >= 1.0:
             self.model.stop_training = True
+
+
+@keras.saving.register_keras_serializable(package="textrec")
+class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up, then cosine decay to `floor` x peak at `decay_steps` ("cosine"), or
+    inverse square-root decay from `warmup_steps` on ("rsqrt": for a campaign with no end).
+
+    A function of the optimizer's step counter only, so a resumed run continues the curve."""
+
+    def __init__(
+        self,
+        peak: float,
+        warmup_steps: int,
+        decay_steps: int,
+        kind: str = "cosine",
+        floor: float = 0.05,
+    ) -> None:
+        if kind not in ("cosine", "rsqrt"):
+            raise ValueError(f"schedule must be cosine or rsqrt, not {kind!r}")
+        self.peak, self.warmup_steps, self.decay_steps = (
+            float(peak),
+            int(warmup_steps),
+            int(decay_steps),
+        )
+        self.kind, self.floor = kind, float(floor)
+
+    def __call__(self, step):
+        from keras import ops
+
+        step = ops.cast(step, "float32")
+        warm = float(max(1, self.warmup_steps))
+        ramp = ops.minimum(1.0, (step + 1.0) / warm)
+        if self.kind == "rsqrt":
+            decay = ops.sqrt(warm / ops.maximum(step + 1.0, warm))
+            return self.peak * ramp * ops.maximum(decay, self.floor)
+        span = float(max(1, self.decay_steps - self.warmup_steps))
+        progress = ops.clip((step - warm) / span, 0.0, 1.0)
+        cosine = 0.5 * (1.0 + ops.cos(math.pi * progress))
+        return self.peak * ramp * (self.floor + (1.0 - self.floor) * cosine)
+
+    def get_config(self) -> dict:
+        return {
+            "peak": self.peak,
+            "warmup_steps": self.warmup_steps,
+            "decay_steps": self.decay_steps,
+            "kind": self.kind,
+            "floor": self.floor,
+        }
