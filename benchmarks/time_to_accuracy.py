@@ -113,7 +113,9 @@ def run_recipe(recipe: str, minutes: float, data_dir: Path, baseline: Path) -> d
             args, stdout=stdout_file, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
         )
         assert proc.stderr is not None
+        tail: list[str] = []
         for line in proc.stderr:
+            tail = [*tail[-30:], line]
             match = VAL_LINE.match(line.strip())
             if not match:
                 continue
@@ -128,7 +130,7 @@ def run_recipe(recipe: str, minutes: float, data_dir: Path, baseline: Path) -> d
                 }
             )
         if proc.wait() != 0:
-            raise RuntimeError(f"{recipe} failed")
+            raise RuntimeError(f"{recipe} failed: {''.join(tail)[-3000:]}")
         stdout_file.seek(0)
         stdout = stdout_file.read()
     metrics = json.loads(stdout.strip().splitlines()[-1])["metrics"]

@@ -243,3 +243,30 @@ def test_native_ctc_matches_keras_ctc() -> None:
     target = np.where(labels == PAD, 0, labels)
     expected = ops.ctc_loss(target, log_probs, (labels != PAD).sum(1), np.full(3, 30), 0)
     np.testing.assert_allclose(np.asarray(ctc_loss(labels, log_probs)), expected, rtol=1e-4)
+
+
+def test_lines_too_narrow_for_their_text_are_widened_for_ctc() -> None:
+    from textrec_cli.training.line_stream import ctc_min_width, fit_ctc
+
+    assert ctc_min_width("abba") == 4 * 5  # a blank frame between the two b's
+    narrow = np.full((40, 10), 200, np.uint8)
+    assert fit_ctc(narrow, "abba").shape == (40, 20)
+    wide = np.zeros((40, 64), np.uint8)
+    assert fit_ctc(wide, "abba") is wide
+    pools = {"real_lines": LinePool([narrow] * 4, ["a long text for ten px"] * 4, augment=1.0)}
+    stream = BucketedBatches(pools, {"real_lines": 1.0}, LINE_CHARSET, batch_size=4, max_width=16)
+    x, _ = stream.batch(0)
+    assert x.shape[2] >= ctc_min_width("a long text for ten px")
+
+
+def test_ctc_loss_of_an_impossible_alignment_is_zero_not_infinite() -> None:
+    import keras
+
+    from textrec_cli.models.ctc import PAD, ctc_loss
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.fail("run under TensorFlow: the native kernel is TensorFlow's")
+    log_probs = np.log(np.full((2, 3, 6), 1 / 6, np.float32))
+    labels = np.array([[1, 2, PAD, PAD, PAD], [1, 2, 3, 4, 5]], np.int32)  # 5 labels, 3 frames
+    loss = np.asarray(ctc_loss(labels, log_probs))
+    assert np.isfinite(loss).all() and loss[1] == 0.0 and loss[0] > 0

@@ -35,10 +35,29 @@ class LinePool:
         self.widths = np.array([image.shape[1] for image in self.images], dtype=np.int64)
 
     def draw(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-        image = self.images[index]
+        image, text = self.images[index], self.texts[index]
         if self.augment > 0 and rng.random() < self.p_augment:
             image = augment_line_fast(image, rng, self.augment)
-        return image, self.texts[index]
+        return fit_ctc(image, text), text
+
+
+def ctc_min_width(text: str, frame_px: int = 4) -> int:
+    """Pixels a line needs for CTC to align `text`: a frame per character plus a blank frame
+    between repeated ones (models emit a frame per `frame_px` pixels)."""
+    repeats = sum(a == b for a, b in zip(text, text[1:], strict=False))
+    return frame_px * (len(text) + repeats)
+
+
+def fit_ctc(image: np.ndarray, text: str) -> np.ndarray:
+    """Widen a line too narrow for its text (small writing, or squeezed by augmentation), so no
+    sample has an impossible CTC alignment (an infinite loss)."""
+    need = ctc_min_width(text)
+    if image.shape[1] >= need:
+        return image
+    from PIL import Image
+
+    widened = Image.fromarray(image).resize((need, image.shape[0]), Image.Resampling.BILINEAR)
+    return np.asarray(widened)
 
 
 class BucketedBatches:
@@ -95,7 +114,9 @@ class BucketedBatches:
             image, text = self.pools[s].draw(int(members[rng.integers(len(members))]), rng)
             images.append(image)
             texts.append(text)
-        return pad_batch(images, texts, self.index, self.max_width, **self.pad)
+        # pad_batch squeezes lines over max_width: never below what their text needs
+        limit = max(self.max_width, max(ctc_min_width(t) for t in texts))
+        return pad_batch(images, texts, self.index, limit, **self.pad)
 
     def padding_fraction(self, steps: int = 50, start: int = 0) -> float:
         """Share of batch pixels that are padding, over `steps` batches (for the benchmark)."""
