@@ -160,17 +160,51 @@ def test_case_is_visible_and_missing_case_falls_back() -> None:
     assert fallback.drawable("Café, 5 €!") == "CAFE, 5 !"
 
 
+@pytest.fixture
+def inaugural_zip(tmp_path: Path) -> Path:
+    """A public-domain corpus in NLTK's plain layout, beside the Brown fixture."""
+    text = " ".join(SENTENCES) + "\n"
+    return write_zip(tmp_path / "inaugural.zip", {"inaugural/1789-Washington.txt": text})
+
+
 def test_prepare_writes_split_dataset(
-    workdir: Path, brown_zip: Path, monkeypatch: pytest.MonkeyPatch
+    workdir: Path, brown_zip: Path, inaugural_zip: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data_dir = workdir / "data"
     write_dataset(data_dir / "processed" / "synthetic_chars.h5", fake_chars())
     monkeypatch.setenv("TEXTREC_CORPUS_DIR", str(brown_zip.parent))
+    monkeypatch.delenv(corpus.CORPORA_ENV, raising=False)
     path = emnist_lines.prepare(data_dir, count=20, max_length=16, show_progress=False)
     assert path == emnist_lines.processed_path(data_dir)
     dataset = read_lines(path)
     assert {k: len(v) for k, v in dataset.splits.items()} == {"train": 16, "val": 2, "test": 2}
-    assert dataset.metadata["corpus"] == ["brown.zip"] and dataset.height == 40
+    # the non-commercial Brown corpus beside it is left out unless asked for
+    assert dataset.metadata["corpus"] == ["inaugural.zip"] and dataset.height == 40
+    monkeypatch.setenv(corpus.CORPORA_ENV, "brown,inaugural")
+    path = emnist_lines.prepare(data_dir, count=20, max_length=16, show_progress=False)
+    assert read_lines(path).metadata["corpus"] == ["brown.zip", "inaugural.zip"]
+
+
+def test_corpus_selection_is_licence_aware(
+    brown_zip: Path, inaugural_zip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = brown_zip.parent
+    monkeypatch.delenv(corpus.CORPORA_ENV, raising=False)
+    assert set(corpus.LICENCES) == set(corpus.CORPORA)
+    assert corpus.LICENCES["brown"] == corpus.NON_COMMERCIAL and not corpus.is_open("brown")
+    assert corpus.is_open("inaugural") and corpus.is_open("state_union")
+    assert corpus.selected_corpora() == ["inaugural", "state_union"]
+    assert corpus.corpus_zips(folder) == [inaugural_zip]
+    assert corpus.corpus_zips(folder, allow_noncommercial=True) == [brown_zip, inaugural_zip]
+    assert corpus.corpus_licence(corpus.corpus_zips(folder)) == corpus.PUBLIC_DOMAIN
+    assert corpus.corpus_licence(["brown", "inaugural"]) == corpus.NON_COMMERCIAL
+    for value, expected in [("brown", [brown_zip]), ("all", [brown_zip, inaugural_zip]),
+                            (" inaugural, ", [inaugural_zip])]:  # fmt: skip
+        monkeypatch.setenv(corpus.CORPORA_ENV, value)
+        assert corpus.corpus_zips(folder) == expected
+    monkeypatch.setenv(corpus.CORPORA_ENV, "brown,gutenberg")
+    with pytest.raises(TextrecError, match="unknown corpora gutenberg"):
+        corpus.corpus_zips(folder)
 
 
 def test_prepare_without_corpus_says_how_to_get_one(
@@ -186,6 +220,7 @@ def test_corpus_dir_order_and_offline_download(
 ) -> None:
     data_dir = workdir / "data"
     monkeypatch.delenv("TEXTREC_CORPUS_DIR", raising=False)
+    monkeypatch.delenv(corpus.CORPORA_ENV, raising=False)
     assert corpus.corpus_dir(data_dir) is None
     with pytest.raises(TextrecError, match="checksum mismatch"):
         corpus.download_corpus("brown", data_dir, brown_zip, show_progress=False)  # not NLTK's
@@ -194,6 +229,9 @@ def test_corpus_dir_order_and_offline_download(
     (data_dir / "raw" / "corpus" / "inaugural.zip").write_bytes(b"")
     assert corpus.corpus_dir(data_dir) == data_dir / "raw" / "corpus"
     monkeypatch.setenv("TEXTREC_CORPUS_DIR", str(brown_zip.parent))
+    assert corpus.corpus_dir(data_dir) == data_dir / "raw" / "corpus"  # Brown alone: skipped
+    assert corpus.corpus_dir(data_dir, allow_noncommercial=True) == brown_zip.parent
+    monkeypatch.setenv(corpus.CORPORA_ENV, "brown")
     assert corpus.corpus_dir(data_dir) == brown_zip.parent
     with pytest.raises(TextrecError, match="unknown corpus"):
         corpus.download_corpus("gutenberg", data_dir)

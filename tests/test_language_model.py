@@ -22,8 +22,10 @@ from textrec_cli.language.char_lm import (
     SPACE,
     build_char_lm,
     clean_text,
+    combined_licence,
     lm_text,
     lm_tokens,
+    source_licences,
 )
 from textrec_cli.language.ctc_lm import CTCLanguageModelDecoder, load_lm_decoder
 from textrec_cli.models.ctc_decode import greedy_decode
@@ -83,7 +85,8 @@ def test_build_writes_binary_and_metadata(lm_dir: Path):
     assert binary.is_file() and meta["size_bytes"] == binary.stat().st_size > 0
     assert meta["order"] == 4 and meta["tokens"] == f"chars, space={SPACE}"
     assert meta["lm_weight"] is None and meta["word_score"] == 0
-    assert meta["sources"] == {"texts": len(sentences())}
+    assert meta["sources"] == {"texts": {"lines": len(sentences()), "licence": "unknown"}}
+    assert meta["licence"] == "unknown" and meta["attribution"] == []
     assert set(meta["ngram_counts"]) == {"1", "2", "3", "4"}
     assert not list(lm_dir.glob(".*"))  # no temp files left behind
 
@@ -152,11 +155,51 @@ def test_cli_lm_build(tmp_path: Path):
     text.write_text("\n".join(sentences()) + "\n", encoding="utf-8")
     runner = CliRunner()
     args = ["lm", "build", "--output", str(tmp_path / "lm"), "--no-corpus", "--order", "3"]
-    result = runner.invoke(app, [*args, "--text", str(text), "--lines-dir", str(lines), "--json"])
+    licences = ["--licence", "lines=CC-BY-4.0", "--licence", "text:text.txt=public domain"]
+    result = runner.invoke(
+        app, [*args, "--text", str(text), "--lines-dir", str(lines), *licences,
+              "--attribution", "Lines, CC BY 4.0", "--json"],
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     meta = json.loads(result.stdout)
-    assert meta["sources"] == {"lines:lines": 2, "text:text.txt": len(sentences())}
+    assert meta["sources"] == {
+        "lines:lines": {"lines": 2, "licence": "CC-BY-4.0"},
+        "text:text.txt": {"lines": len(sentences()), "licence": "public domain"},
+    }
+    assert meta["licence"] == "CC-BY-4.0" and meta["attribution"] == ["Lines, CC BY 4.0"]
     assert meta["order"] == 3 and (tmp_path / "lm" / "char_lm.binary").is_file()
 
     failed = runner.invoke(app, [*args, "--prune", "1,0"])
     assert failed.exit_code == 1 and "pruning must start at 0" in failed.output
+    failed = runner.invoke(app, [*args, "--text", str(text), "--licence", "text.txt"])
+    assert failed.exit_code == 1 and "SOURCE=LICENCE" in failed.output
+
+
+def test_source_licences_and_the_lm_licence():
+    names = ["corpus:brown", "corpus:inaugural", "lines:copiste", "text:notes.txt"]
+    given = {"copiste": "CC-BY-4.0", "text:notes.txt": "CC0-1.0"}
+    assert source_licences(names, given) == {
+        "corpus:brown": "non-commercial use only",
+        "corpus:inaugural": "public domain",
+        "lines:copiste": "CC-BY-4.0",
+        "text:notes.txt": "CC0-1.0",
+    }
+    assert source_licences(["lines:mine"]) == {"lines:mine": "unknown"}
+    assert combined_licence(["public domain", "CC0-1.0"]) == "public domain"
+    assert combined_licence(["public domain", "CC-BY-4.0"]) == "CC-BY-4.0"
+    assert combined_licence(["CC-BY-4.0", "non-commercial use only"]) == "non-commercial use only"
+    assert combined_licence(["CC-BY-4.0", "unknown"]) == combined_licence([]) == "unknown"
+
+
+def test_bundled_lm_is_openly_licensed():
+    """The shipped LM's text: public-domain corpora and CC BY train lines, never Brown or val."""
+    from textrec_cli import settings
+    from textrec_cli.data.corpus import OPEN_LICENCES
+
+    meta = json.loads((settings.BUNDLED_LM / "lm.json").read_text(encoding="utf-8"))
+    assert "corpus:brown" not in meta["sources"] and meta["licence"] == "CC-BY-4.0"
+    assert meta["sources"] and all(
+        source["licence"] in OPEN_LICENCES for source in meta["sources"].values()
+    )
+    assert meta["attribution"] and meta["lm_weight"] is not None
+    assert meta["tuned_on"]["split"] == "val"

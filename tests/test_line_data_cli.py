@@ -27,10 +27,12 @@ def test_download_iam_from_archive_then_train(workdir: Path) -> None:
 
 
 def test_download_corpus_from_local_zip(workdir: Path, shared_corpus: Path) -> None:
-    result = run_cli("download", "corpus", "--from", shared_corpus / "brown.zip")
+    result = run_cli("download", "corpus", "--from", shared_corpus / "state_union.zip")
+    assert result.exit_code == 0, result.stderr  # the default name: a public-domain corpus
+    copied = workdir / "data" / "raw" / "corpus" / "state_union.zip"
+    assert copied.read_bytes() == (shared_corpus / "state_union.zip").read_bytes()
+    result = run_cli("download", "corpus", "--name", "brown", "--from", shared_corpus / "brown.zip")
     assert result.exit_code == 0, result.stderr
-    copied = workdir / "data" / "raw" / "corpus" / "brown.zip"
-    assert copied.read_bytes() == (shared_corpus / "brown.zip").read_bytes()
 
 
 def test_synth_lines_from_synthetic_chars(workdir: Path, shared_fonts: Path, shared_corpus) -> None:

@@ -56,7 +56,9 @@ def download(
         typer.Option("--from", help="Use this archive (or IAM folder) instead of the network."),
     ] = None,
     subset: Annotated[str, typer.Option(help="EMNIST subset: byclass, balanced, …")] = "byclass",
-    name: Annotated[str, typer.Option(help="corpus: brown, inaugural or state_union.")] = "brown",
+    name: Annotated[
+        str, typer.Option(help="corpus: state_union, inaugural (public domain) or brown.")
+    ] = "state_union",
     data_dir: DataDir = None,
 ) -> None:
     """Download a dataset (checksum-verified, resumable) and process it."""

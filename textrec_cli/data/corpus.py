@@ -3,6 +3,11 @@
 Synthetic lines are only as good as their text: sampling real sentences (with their case,
 punctuation and word lengths) instead of random characters gives line models a language prior
 that transfers to real handwriting.
+
+Each corpus has a licence (`LICENCES`). By default only openly licensed ones are used (the
+public-domain presidential addresses); the Brown corpus is for non-commercial use only and is
+used only when asked for: `allow_noncommercial=True`, or by name in $TEXTREC_CORPORA
+(comma-separated, e.g. `brown,inaugural,state_union`; `all` = every known corpus).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import os
 import re
 import zipfile
 import zlib
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -34,14 +40,55 @@ CORPORA: dict[str, tuple[str, str]] = {
         "366c1dc82b2abf896f42b2ec50ba802a0141a29f75d29ca48a7a243ce5bfbe8d",
     ),
 }
+PUBLIC_DOMAIN = "public domain"
+NON_COMMERCIAL = "non-commercial use only"
+LICENCES: dict[str, str] = {
+    "brown": NON_COMMERCIAL,  # NLTK's Brown corpus: "may be used for non-commercial purposes"
+    "inaugural": PUBLIC_DOMAIN,  # US presidential inaugural addresses (US government works)
+    "state_union": PUBLIC_DOMAIN,  # State of the Union addresses (US government works)
+}
+OPEN_LICENCES = frozenset({PUBLIC_DOMAIN, "CC0-1.0", "CC-BY-4.0"})
+CORPORA_ENV = "TEXTREC_CORPORA"
 _MIRROR = (
     "https://raw.githubusercontent.com/nltk/nltk_data/",
     "https://github.com/nltk/nltk_data/raw/",
 )
 
 
-def corpus_dir(data_dir: Path | None = None) -> Path | None:
-    """First of $TEXTREC_CORPUS_DIR, <data_dir>/raw/corpus, ../shared/corpus holding a corpus."""
+def is_open(name: str) -> bool:
+    """Whether corpus `name` may be used without restriction (public domain or CC BY/CC0)."""
+    return LICENCES.get(name) in OPEN_LICENCES
+
+
+def selected_corpora(allow_noncommercial: bool = False) -> list[str]:
+    """Corpus names to use, in `CORPORA` order: those named in $TEXTREC_CORPORA when it is set,
+    else the openly licensed ones (plus the non-commercial ones if `allow_noncommercial`)."""
+    wanted = os.environ.get(CORPORA_ENV, "").replace(",", " ").split()
+    if not wanted:
+        return [name for name in CORPORA if allow_noncommercial or is_open(name)]
+    if "all" in wanted:
+        return list(CORPORA)
+    unknown = sorted(set(wanted) - set(CORPORA))
+    if unknown:
+        raise TextrecError(
+            f"${CORPORA_ENV} names unknown corpora {', '.join(unknown)}; "
+            f"choose from: {', '.join(CORPORA)} (or all)"
+        )
+    return [name for name in CORPORA if name in wanted]
+
+
+def corpus_licence(names: Sequence[str | Path]) -> str:
+    """One licence for text drawn from the corpora `names` (names or their zips): the shared
+    licence, else the most restrictive (non-commercial if any of them is)."""
+    licences = {LICENCES[Path(n).stem] for n in names if Path(n).stem in LICENCES}
+    if len(licences) == 1:
+        return licences.pop()
+    return NON_COMMERCIAL if NON_COMMERCIAL in licences else "; ".join(sorted(licences))
+
+
+def corpus_dir(data_dir: Path | None = None, allow_noncommercial: bool = False) -> Path | None:
+    """First of $TEXTREC_CORPUS_DIR, <data_dir>/raw/corpus, ../shared/corpus holding a selected
+    corpus (see `selected_corpora`: a folder with only the Brown corpus is skipped by default)."""
     if data_dir is None:
         from textrec_cli.settings import data_dir as default_data_dir
 
@@ -52,14 +99,16 @@ def corpus_dir(data_dir: Path | None = None) -> Path | None:
         "../shared/corpus",
     ]
     for candidate in candidates:
-        if candidate and corpus_zips(Path(candidate)):
+        if candidate and corpus_zips(Path(candidate), allow_noncommercial):
             return Path(candidate)
     return None
 
 
-def corpus_zips(directory: Path) -> list[Path]:
-    """The known corpus archives present in `directory`, in `CORPORA` order."""
-    return [directory / f"{name}.zip" for name in CORPORA if (directory / f"{name}.zip").is_file()]
+def corpus_zips(directory: Path, allow_noncommercial: bool = False) -> list[Path]:
+    """The selected corpus archives present in `directory`, in `CORPORA` order: openly licensed
+    ones only unless `allow_noncommercial` or $TEXTREC_CORPORA says otherwise."""
+    names = selected_corpora(allow_noncommercial)
+    return [directory / f"{name}.zip" for name in names if (directory / f"{name}.zip").is_file()]
 
 
 def download_corpus(

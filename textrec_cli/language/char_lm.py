@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from textrec_cli.data.charsets import LINE_CHARSET, normalize_text
@@ -23,6 +23,7 @@ from textrec_cli.fileio import atomic_path, write_json
 from textrec_cli.language.tokens import LM_FILE, META_FILE, SPACE, TOKENS
 from textrec_cli.progress import stderr_console
 
+UNKNOWN_LICENCE = "unknown"
 DEFAULT_ORDER = 6
 DEFAULT_PRUNE = (0, 0, 0, 0, 0, 1)  # singleton 6-grams only: 4.1 MB vs 5.0 MB unpruned
 # flashlight-text's KenLM (and the default KenLM build) is compiled with KENLM_MAX_ORDER=6.
@@ -58,7 +59,10 @@ def lm_training_sources(
     charset: Sequence[str] = LINE_CHARSET,
 ) -> dict[str, list[str]]:
     """Cleaned LM texts by source: corpus sentences, `train` transcriptions of line folders (never
-    val/test: the LM must not have seen the lines it is tuned or scored on), plain text files."""
+    val/test: the LM must not have seen the lines it is tuned or scored on), plain text files.
+
+    Corpora are those `corpus_zips` selects: openly licensed ones only unless $TEXTREC_CORPORA
+    names a non-commercial one (Brown), so the default LM can ship with the package."""
     from textrec_cli.data.corpus import corpus_dir, corpus_zips, load_sentences
     from textrec_cli.data.real_lines import read_labels
 
@@ -81,8 +85,8 @@ def lm_training_sources(
         sources[f"text:{path.name}"] = _cleaned(lines, charset)
     if not any(sources.values()):
         raise TextrecError(
-            "no text for the language model: get the corpus with `textrec download corpus "
-            "--name brown` (and inaugural, state_union), or pass --lines-dir / --text"
+            "no text for the language model: get the public-domain corpora with `textrec "
+            "download corpus --name inaugural` (and state_union), or pass --lines-dir / --text"
         )
     return sources
 
@@ -93,6 +97,37 @@ def lm_training_texts(
     """Corpus sentences plus the `train` transcriptions of `lines_dirs`, cleaned, in order."""
     sources = lm_training_sources(data_dir, lines_dirs, use_corpus=use_corpus)
     return [text for texts in sources.values() for text in texts]
+
+
+def source_licences(
+    sources: Iterable[str], given: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Licence of each LM source: `given[name]` (the source name, or for `lines:X`/`text:X` also
+    just X) if stated, the corpus's own licence for `corpus:X`, else "unknown"."""
+    from textrec_cli.data.corpus import LICENCES
+
+    given = dict(given or {})
+    out = {}
+    for name in sources:
+        kind, _, short = name.partition(":")
+        corpus = LICENCES.get(short) if kind == "corpus" else None
+        out[name] = given.get(name) or given.get(short) or corpus or UNKNOWN_LICENCE
+    return out
+
+
+def combined_licence(licences: Iterable[str]) -> str:
+    """The licence of a model estimated from sources with these licences: the most restrictive
+    one (unknown > non-commercial > CC BY > public domain/CC0); other mixes are listed."""
+    from textrec_cli.data.corpus import NON_COMMERCIAL, PUBLIC_DOMAIN
+
+    found = set(licences) or {UNKNOWN_LICENCE}
+    for restrictive in (UNKNOWN_LICENCE, NON_COMMERCIAL):
+        if restrictive in found:
+            return restrictive
+    found -= {PUBLIC_DOMAIN, "CC0-1.0"}
+    if not found:
+        return PUBLIC_DOMAIN
+    return found.pop() if len(found) == 1 else "; ".join(sorted(found))
 
 
 def _cleaned(texts: Iterable[str], charset: Sequence[str]) -> list[str]:
@@ -167,13 +202,17 @@ def build_char_lm(
     lmplz: str | Path | None = None,
     build_binary: str | Path | None = None,
     show_progress: bool = True,
+    licences: Mapping[str, str] | None = None,
+    attribution: Sequence[str] = (),
 ) -> Path:
     """Estimate a pruned, modified-Kneser-Ney char LM; write OUTPUT_DIR/char_lm.binary + lm.json.
 
     `texts` is a list of cleaned lines, or {source name: lines} to record per-source counts.
     The binary is a quantized trie (8-bit probabilities and backoffs): about a quarter the size
     of a probing table, which matters because it ships inside the package. `lm_weight` in lm.json
-    stays null until it is tuned on validation lines. Returns the lm.json path.
+    stays null until it is tuned on validation lines. lm.json records each source's line count
+    and licence (`source_licences` with `licences`), the LM's overall licence (the most
+    restrictive) and the `attribution` its CC BY sources require. Returns the lm.json path.
     """
     prune = check_order(order, prune)
     sources = dict(texts) if isinstance(texts, dict) else {"texts": list(texts)}
@@ -210,13 +249,19 @@ def build_char_lm(
                 binary_format = "probing"
                 _run([str(build_binary_path), "probing", str(arpa), str(tmp_binary)],
                      "build_binary")  # fmt: skip
+    per_source = source_licences(sources, licences)
     meta = {
         "order": order,
         "prune": list(prune),
         "tokens": TOKENS,
         "lm_file": LM_FILE,
         "format": binary_format,
-        "sources": {name: len(texts_) for name, texts_ in sources.items()},
+        "licence": combined_licence(per_source.values()),
+        "attribution": list(attribution),
+        "sources": {
+            name: {"lines": len(texts_), "licence": per_source[name]}
+            for name, texts_ in sources.items()
+        },
         "lines": len(lines),
         "characters": sum(len(t) for texts_ in sources.values() for t in texts_),
         "ngram_counts": counts,

@@ -20,6 +20,17 @@ def _parse_prune(prune: str) -> list[int]:
         raise TextrecError(f"--prune takes counts like 0,0,0,0,0,1, got {prune!r}") from None
 
 
+def _parse_licences(items: list[str]) -> dict[str, str]:
+    """`--licence lines:copiste=CC-BY-4.0` (or `copiste=...`) → {"lines:copiste": "CC-BY-4.0"}."""
+    out = {}
+    for item in items:
+        name, sep, licence = item.partition("=")
+        if not sep or not name.strip() or not licence.strip():
+            raise TextrecError(f"--licence takes SOURCE=LICENCE (copiste=CC-BY-4.0), got {item!r}")
+        out[name.strip()] = licence.strip()
+    return out
+
+
 def register(app: typer.Typer) -> None:
     lm_app = typer.Typer(
         help="Character language model (KenLM) for CTC beam search.", no_args_is_help=True
@@ -42,8 +53,24 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="UTF-8 text file, one line of text per line (repeatable)."),
         ] = None,
         corpus: Annotated[
-            bool, typer.Option("--corpus/--no-corpus", help="Include the English corpus text.")
+            bool,
+            typer.Option(
+                "--corpus/--no-corpus",
+                help="Include the openly licensed English corpora (public domain; "
+                "$TEXTREC_CORPORA names others, e.g. the non-commercial brown).",
+            ),
         ] = True,
+        licence: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="SOURCE=LICENCE for a --lines-dir or --text source, recorded in lm.json "
+                "(e.g. copiste=CC-BY-4.0; repeatable). Corpora carry their own.",
+            ),
+        ] = None,
+        attribution: Annotated[
+            list[str] | None,
+            typer.Option(help="Attribution its CC BY sources require, for lm.json (repeatable)."),
+        ] = None,
         order: Annotated[
             int, typer.Option(help=f"N-gram order (characters), 2..{MAX_ORDER}.")
         ] = DEFAULT_ORDER,
@@ -58,8 +85,12 @@ def register(app: typer.Typer) -> None:
         from textrec_cli.language.char_lm import build_char_lm, check_order, lm_training_sources
 
         prune_counts = check_order(order, _parse_prune(prune))
+        licences = _parse_licences(licence or [])
         sources = lm_training_sources(data_dir, lines_dir or [], text or [], use_corpus=corpus)
-        meta_path = build_char_lm(sources, output, order=order, prune=prune_counts)
+        meta_path = build_char_lm(
+            sources, output, order=order, prune=prune_counts, licences=licences,
+            attribution=attribution or [],
+        )  # fmt: skip
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if as_json:
             print(json.dumps(meta, ensure_ascii=False))
@@ -67,7 +98,8 @@ def register(app: typer.Typer) -> None:
         counts = ", ".join(f"{n}-grams {c:,}" for n, c in meta["ngram_counts"].items())
         err.print(
             f"[green]✓[/green] {order}-gram char LM ({meta['size_bytes'] / 1e6:.1f} MB; {counts}) "
-            f"from {meta['lines']:,} lines in {output}; tune its lm_weight before use",
+            f"from {meta['lines']:,} lines in {output} (licence: {meta['licence']}); "
+            "tune its lm_weight before use",
             highlight=False,
         )
 
@@ -87,6 +119,13 @@ def register_tune(lm_app: typer.Typer) -> None:
         limit: Annotated[
             int | None, typer.Option(help="At most this many lines per folder.")
         ] = None,
+        beam_size: Annotated[
+            int, typer.Option(help="Beam (and tokens per frame) the grid is searched at.")
+        ] = 16,
+        decode_beam: Annotated[
+            int | None,
+            typer.Option(help="Beam lm.json sets for decoding (default: --beam-size)."),
+        ] = None,
         data_dir: DataDir = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the grid as JSON.")] = False,
     ) -> None:
@@ -99,6 +138,8 @@ def register_tune(lm_app: typer.Typer) -> None:
 
         if not lines_dir:
             raise TextrecError("--lines-dir: at least one line folder with a val split")
+        if beam_size < 1 or (decode_beam is not None and decode_beam < 1):
+            raise TextrecError("--beam-size and --decode-beam must be positive")
         reader = load_reader(model or settings.BUNDLED_LINE_MODEL)
         if not isinstance(reader, LineReader):
             raise TextrecError(f"{model} is not a line model")
@@ -113,8 +154,12 @@ def register_tune(lm_app: typer.Typer) -> None:
             )  # fmt: skip
             for folder in lines_dir
         }
-        result = tune_lm(reader, lm_dir, sets)
+        result = tune_lm(reader, lm_dir, sets, beam_size=beam_size, beam_size_token=beam_size,
+                         decode_beam=decode_beam)  # fmt: skip
         if as_json:
             print(json.dumps(result))
         else:
-            err.print(f"[green]✓[/green] {lm_dir}/lm.json: {result['best']}")
+            err.print(
+                f"[green]✓[/green] {lm_dir}/lm.json: {result['best']}; "
+                f"at the decoding beam: {result['decoded']}"
+            )

@@ -43,8 +43,13 @@ def tune_lm(
     word_scores: tuple[float, ...] = WORD_SCORES,
     beam_size: int = 16,
     beam_size_token: int = 16,
+    decode_beam: int | None = None,
 ) -> dict[str, Any]:
-    """Grid search; returns the table and the winner, and writes the winner into lm.json."""
+    """Grid search; returns the table and the winner, and writes the winner into lm.json.
+
+    The grid is searched at `beam_size` x `beam_size_token`; lm.json's own search (what `--lm`
+    decoding uses) is `decode_beam` x `decode_beam` when given (a narrower, faster beam for the
+    latency budget), else the tuning beam. The winner is re-scored at that beam (`decoded`)."""
     from textrec_cli.language.ctc_lm import CTCLanguageModelDecoder
 
     frames = {name: posteriors(reader, stems) for name, (stems, _) in sets.items()}
@@ -61,15 +66,26 @@ def tune_lm(
         rows.append(row)
         stderr_console.print(row)
     best = min(rows, key=lambda r: r["cer_mean"])
+    beam, beam_token = (decode_beam, decode_beam) if decode_beam else (beam_size, beam_size_token)
+    decoder = CTCLanguageModelDecoder(
+        lm_dir, reader.charset, best["lm_weight"], best["word_score"], beam, beam_token
+    )
+    decoded: dict[str, Any] = {"beam_size": beam, "beam_size_token": beam_token}
+    for name, (_, texts) in sets.items():
+        hyps = [decoder.decode(lp[None])[0][0] for lp in frames[name]]
+        decoded[f"cer_{name}"] = round(cer(texts, hyps), 4)
+    decoded["cer_mean"] = round(float(np.mean([decoded[f"cer_{n}"] for n in sets])), 4)
     meta_path = lm_dir / META_FILE
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta.pop("search_note", None)  # described a previous tuning
     meta.update(
         lm_weight=best["lm_weight"],
         word_score=best["word_score"],
-        beam_size=beam_size,
-        beam_size_token=beam_size_token,
+        beam_size=beam,
+        beam_size_token=beam_token,
         tuned_on={"model": reader.version, "lines": {n: len(s[1]) for n, s in sets.items()},
-                  "split": "val", "grid": rows},
+                  "split": "val", "beam_size": beam_size, "beam_size_token": beam_size_token,
+                  "grid": rows, "decoded": decoded},
     )  # fmt: skip
     write_json(meta_path, meta)
-    return {"best": best, "grid": rows}
+    return {"best": best, "decoded": decoded, "grid": rows}
