@@ -55,8 +55,10 @@ class FileServer:
                 chunk = (
                     body[start:] if server.cut_after is None else body[start:][: server.cut_after]
                 )
-                self.wfile.write(chunk)
+                # recorded before writing: the client may have read it all (and the test
+                # checked `requests`) before this thread runs again
                 record["sent"] = len(chunk)
+                self.wfile.write(chunk)
 
             def log_message(self, *args: object) -> None:
                 pass
