@@ -77,7 +77,7 @@ def run_recipe(recipe: str, minutes: float, data_dir: Path, baseline: Path) -> d
             "--schedule",
             "rsqrt",
             "--warmup-steps",
-            "300",
+            "150",
             "--lr",
             "2e-3",
             "--model-option",
@@ -87,7 +87,7 @@ def run_recipe(recipe: str, minutes: float, data_dir: Path, baseline: Path) -> d
             "--epochs",
             "100000",
             "--steps-per-epoch",
-            "100",
+            "50",
             "--val-lines",
             "200",
             "--patience",
@@ -184,6 +184,16 @@ def plot(result: dict[str, Any], path: Path) -> None:
         if points:
             xs, ys = zip(*points, strict=True)
             ax.plot(xs, ys, marker="o", label=f"{recipe}: {run['label']}")
+    if result.get("old_final_val_cer_real") is not None:
+        ax.axhline(result["old_final_val_cer_real"], color="grey", ls="--", lw=1)
+        ax.text(
+            ax.get_xlim()[1],
+            result["old_final_val_cer_real"],
+            "old final ",
+            ha="right",
+            va="bottom",
+            color="grey",
+        )
     ax.set_xlabel("CPU minutes (2 cores)")
     ax.set_ylabel("val CER, real lines (greedy)")
     ax.set_ylim(0, 1.05)
@@ -194,6 +204,32 @@ def plot(result: dict[str, Any], path: Path) -> None:
         fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
 
 
+def summarize(result: dict[str, Any]) -> None:
+    """When the fast recipe gets to the old recipe's final CER, and stays there.
+
+    Near CER 1.0 a curve wobbles (a model emitting almost nothing scores ~0.95-1.0 by chance),
+    so a first dip below the target can be noise: the sustained point is the first after which
+    every validation stays at or below it.
+    """
+    old_final = result["recipes"]["fit"]["curve"][-1]
+    target = old_final["val_cer_real"]
+    curve = result["recipes"]["fast"]["curve"]
+    first = next((p for p in curve if p["val_cer_real"] <= target), None)
+    sustained = next(
+        (p for i, p in enumerate(curve) if all(q["val_cer_real"] <= target for q in curve[i:])),
+        None,
+    )
+    result["old_final_val_cer_real"] = target
+    result["old_cpu_minutes"] = old_final["cpu_minutes"]
+    for key, point in (("first", first), ("sustained", sustained)):
+        result[f"fast_minutes_to_old_final_{key}"] = point["cpu_minutes"] if point else None
+        result[f"ratio_of_minutes_{key}"] = (
+            round(point["cpu_minutes"] / old_final["cpu_minutes"], 3) if point else None
+        )
+    for stale in ("fast_minutes_to_old_final", "ratio_of_minutes"):
+        result.pop(stale, None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=12.0)
@@ -202,7 +238,19 @@ def main() -> None:
     parser.add_argument(
         "--output", type=Path, default=ROOT / "benchmarks/results/time_to_accuracy.json"
     )
+    parser.add_argument(
+        "--resummarize",
+        action="store_true",
+        help="recompute the summary and plot of the run saved in --output (no training)",
+    )
     args = parser.parse_args()
+    if args.resummarize:
+        result = json.loads(args.output.read_text())
+        summarize(result)
+        write_json(args.output, result)
+        plot(result, args.output.with_suffix(".png"))
+        print(json.dumps({k: v for k, v in result.items() if k != "recipes"}))
+        return
     from train_throughput import baseline_worktree
 
     baseline = baseline_worktree(args.baseline_ref)
@@ -223,17 +271,8 @@ def main() -> None:
         run["label"] = labels[recipe]
         run["final_val_cer"] = final_scores(run.pop("run_dir"), args.data_dir)
         result["recipes"][recipe] = run
-    old_final = result["recipes"]["fit"]["curve"][-1]
-    target = old_final["val_cer_real"]
-    reach = next(
-        (p for p in result["recipes"]["fast"]["curve"] if p["val_cer_real"] <= target), None
-    )
-    result["old_final_val_cer_real"] = target
-    result["fast_minutes_to_old_final"] = reach["cpu_minutes"] if reach else None
-    result["ratio_of_minutes"] = (
-        round(reach["cpu_minutes"] / old_final["cpu_minutes"], 3) if reach else None
-    )
     result["machine"]["load_after"] = [round(v, 2) for v in os.getloadavg()]
+    summarize(result)
     write_json(args.output, result)
     plot(result, args.output.with_suffix(".png"))
     print(json.dumps({k: v for k, v in result.items() if k != "recipes"}))

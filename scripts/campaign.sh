@@ -8,6 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=campaigns/line
+# the checkout's venv when the shell has none active (a fresh login after `pip install -e .`)
+if [ -z "${TEXTREC:-}" ] && ! command -v textrec >/dev/null 2>&1 && [ -x .venv/bin/textrec ]; then
+  TEXTREC=.venv/bin/textrec
+fi
 TEXTREC=${TEXTREC:-textrec}
 case "${1:-status}" in
   start)
@@ -38,10 +42,10 @@ case "${1:-status}" in
       echo "campaign not running"
     fi
     rm -f "$RUN/pid"
-    python -m textrec_cli.training.campaign_summary "$RUN"
+    "$(dirname "$(command -v "$TEXTREC")")/python" -m textrec_cli.training.campaign_summary "$RUN"
     ;;
   status)
-    python -m textrec_cli.training.campaign_summary "$RUN"
+    "$(dirname "$(command -v "$TEXTREC")")/python" -m textrec_cli.training.campaign_summary "$RUN"
     ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac
