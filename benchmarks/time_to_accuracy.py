@@ -32,7 +32,6 @@ from textrec_cli.fileio import atomic_path, write_json  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 LINES = [str(SHARED / "data" / "copiste"), str(SHARED / "data" / "htr_united")]
-MIX = "synthetic_handwriting=0.35,real_lines=0.65"
 TICKS = os.sysconf("SC_CLK_TCK")
 VAL_LINE = re.compile(r"^(?:epoch|step) ([\d,]+): loss ([\d.]+) (.*)$")
 
@@ -44,67 +43,18 @@ def cpu_seconds(pid: int) -> float:
 
 
 def run_recipe(recipe: str, minutes: float, data_dir: Path, baseline: Path) -> dict[str, Any]:
+    from train_throughput import train_command
+
     run_dir = Path(tempfile.mkdtemp(prefix=f"tta-{recipe}-")) / "run"
-    args = [
-        sys.executable,
-        "-m",
-        "textrec_cli",
-        "train",
-        "--model",
-        "line_tcn",
-        "--dataset",
-        "mix",
-        "--mix",
-        MIX,
-        "--batch-size",
-        "32",
-        "--no-wandb",
-        "--json",
-        "--time-budget",
-        str(minutes * 60),
-        "--output",
-        str(run_dir),
-        "--seed",
-        "0",
-    ]
-    for folder in LINES:
-        args += ["--lines-dir", folder]
-    env = dict(os.environ, TEXTREC_DATA_DIR=str(data_dir), COLUMNS="400")
+    common = ["--time-budget", str(minutes * 60), "--seed", "0", "--patience", "100000"]
+    common += ["--steps-per-epoch", "50", "--val-lines", "200"]
     if recipe == "fast":
-        args += [
-            "--recipe",
-            "fast",
-            "--schedule",
-            "rsqrt",
-            "--warmup-steps",
-            "150",
-            "--lr",
-            "2e-3",
-            "--model-option",
-            "frontend=strided",
-            "--synthetic-lines",
-            "2000",
-            "--epochs",
-            "100000",
-            "--steps-per-epoch",
-            "50",
-            "--val-lines",
-            "200",
-            "--patience",
-            "100000",
-        ]
+        extra = ["--schedule", "rsqrt", "--warmup-steps", "150", "--lr", "2e-3"]
+        extra += ["--epochs", "100000"]
     else:  # the shipped model's settings, as its metadata records them
-        env["PYTHONPATH"] = str(baseline)
-        args += [
-            "--steps-per-epoch",
-            "50",
-            "--val-lines",
-            "200",
-            "--lr",
-            "1.5e-3",
-            "--patience",
-            "100000",
-        ]
+        extra = ["--lr", "1.5e-3"]
+    args, env = train_command(recipe, run_dir, common + extra, 2000, baseline, data_dir)
+    env["COLUMNS"] = "400"
     curve: list[dict[str, Any]] = []
     started = time.perf_counter()
     # stdout goes to a file: a pipe left unread could block the child
@@ -256,7 +206,7 @@ def main() -> None:
     baseline = baseline_worktree(args.baseline_ref)
     result: dict[str, Any] = {
         "minutes": args.minutes,
-        "mix": MIX,
+        "mix": "synthetic_handwriting=0.35,real_lines=0.65",
         "lines_dirs": LINES,
         "machine": {
             "cpus": os.cpu_count(),

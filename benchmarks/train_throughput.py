@@ -153,6 +153,32 @@ def breakdown(recipe: str, steps: int, val_lines: int, synthetic_lines: int, dat
     }
 
 
+def train_command(
+    recipe: str,
+    run_dir: Path,
+    extra: list[str],
+    synthetic_lines: int,
+    baseline: Path | None,
+    data_dir: Path,
+    mix: dict[str, float] = MIX,
+    lines_dirs: list[str] = LINES,
+) -> tuple[list[str], dict[str, str]]:
+    """argv and env of the real `textrec train` for a recipe: the same shape for both, the old
+    one running the code of the baseline worktree (PYTHONPATH), the fast one its own options."""
+    args = [sys.executable, "-m", "textrec_cli", "train", "--model", "line_tcn", "--dataset", "mix"]
+    args += ["--mix", ",".join(f"{k}={v}" for k, v in mix.items()), "--batch-size", "32"]
+    args += ["--no-wandb", "--json", "--output", str(run_dir), *extra]
+    for folder in lines_dirs:
+        args += ["--lines-dir", folder]
+    env = dict(os.environ, TEXTREC_DATA_DIR=str(data_dir))
+    if recipe == "fast":
+        args += ["--recipe", "fast", "--synthetic-lines", str(synthetic_lines)]
+        args += [a for k, v in NEW_MODEL.items() for a in ("--model-option", f"{k}={v}")]
+    elif baseline is not None:
+        env["PYTHONPATH"] = str(baseline)
+    return args, env
+
+
 def end_to_end(
     recipe: str,
     epochs: int,
@@ -164,39 +190,15 @@ def end_to_end(
 ) -> dict[str, Any]:
     """The real `textrec train` command, timed from outside (start-up included)."""
     run_dir = Path(tempfile.mkdtemp(prefix=f"throughput-{recipe}-"))
-    mix = ",".join(f"{k}={v}" for k, v in MIX.items())
-    args = [
-        sys.executable,
-        "-m",
-        "textrec_cli",
-        "train",
-        "--model",
-        "line_tcn",
-        "--dataset",
-        "mix",
-        "--mix",
-        mix,
+    shape = [
         "--epochs",
         str(epochs),
         "--steps-per-epoch",
         str(steps),
-        "--batch-size",
-        "32",
         "--val-lines",
         str(val_lines),
-        "--no-wandb",
-        "--json",
-        "--output",
-        str(run_dir / "run"),
     ]
-    for folder in LINES:
-        args += ["--lines-dir", folder]
-    env = dict(os.environ, TEXTREC_DATA_DIR=str(data_dir))
-    if recipe == "fast":
-        args += ["--recipe", "fast", "--synthetic-lines", str(synthetic_lines)]
-        args += [a for k, v in NEW_MODEL.items() for a in ("--model-option", f"{k}={v}")]
-    elif baseline is not None:
-        env["PYTHONPATH"] = str(baseline)
+    args, env = train_command(recipe, run_dir / "run", shape, synthetic_lines, baseline, data_dir)
     started = time.perf_counter()
     proc = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     wall = time.perf_counter() - started

@@ -70,3 +70,12 @@ def fonts_dir() -> Path | None:
         if candidate and Path(candidate).is_dir():
             return Path(candidate)
     return None
+
+
+def wandb_mode() -> str:
+    """W&B's mode: WANDB_MODE when set, else online with WANDB_API_KEY and offline without.
+
+    The one rule for training runs and sweeps alike."""
+    return os.environ.get("WANDB_MODE") or (
+        "online" if os.environ.get("WANDB_API_KEY") else "offline"
+    )

@@ -21,12 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from textrec_cli import __version__
 from textrec_cli.data.charsets import LINE_CHARSET
 from textrec_cli.data.line_sources import LINE_DATASETS, load_line_split
 from textrec_cli.errors import TextrecError
-from textrec_cli.progress import stderr_console
-from textrec_cli.training.line_train import LineTrainConfig, text_sampler
+from textrec_cli.progress import stderr_console, step_progress
+from textrec_cli.training.line_train import (
+    LineTrainConfig,
+    line_metadata,
+    save_final,
+    text_sampler,
+    val_cers,
+)
 from textrec_cli.training.run_state import (
     STATE_FILE,
     RunCounters,
@@ -118,15 +123,7 @@ def build_pools(
 
 def _val_cer(model: Any, metadata: dict, run_dir: Path, val: dict) -> dict[str, float]:
     """Greedy CER per validation set; `val_cer` averages the real ones (what generalises)."""
-    from textrec_cli.evaluation.text_metrics import cer
-    from textrec_cli.inference.line_reader import LineReader
-    from textrec_cli.models.store import SavedModel
-
-    reader = LineReader(SavedModel(model, metadata, run_dir), batch_size=64)
-    scores = {}
-    for name, pairs in val.items():
-        hyps = [t for t, _ in reader.read_stems([img for img, _ in pairs])]
-        scores[f"val_cer_{name}"] = round(cer([t for _, t in pairs], hyps), 4)
+    scores = {k: round(v, 4) for k, v in val_cers(model, metadata, run_dir, val, 64).items()}
     real = [v for k, v in scores.items() if "synthetic" not in k] or list(scores.values())
     scores["val_cer"] = round(float(np.mean(real)), 4) if real else 0.0
     return scores
@@ -231,17 +228,7 @@ def train_lines_fast(
             stderr_console.print(f"initialized {copied} leading layers from {config.init_from}")
     counters.sessions += 1
     run_dir.mkdir(parents=True, exist_ok=True)
-    metadata: dict[str, Any] = {
-        "version": run_dir.name,
-        "task": "line",
-        "model": config.model,
-        "charset": LINE_CHARSET,
-        "input_shape": [config.height, None, 1],
-        "decoder": "ctc",
-        "preprocessing": "textrec_cli.stems.line.line_stem",
-        "config": asdict(config),
-        "textrec_version": __version__,
-    }
+    metadata = line_metadata(config, run_dir)
     sizes = {k: len(p.texts) for k, p in pools.items()}
     stderr_console.print(
         f"training [bold]{config.model}[/bold] ({model.count_params():,} params), fast recipe, "
@@ -282,39 +269,19 @@ def train_lines_fast(
             )
         save_state(state_path, model, optimizer, asdict(config), counters)
 
-    loss_avg, seen_this_session = 0.0, 0
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("[bold]training"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
+    loss_avg, seen_this_session, session_wall0 = 0.0, 0, time.monotonic()
     with (
         _StopRequest() as stop,
-        Progress(*columns, console=stderr_console, disable=not show_progress) as progress,
+        step_progress("training", stop_at, counters.step, show_progress) as show,
     ):
-        task = progress.add_task("train", total=stop_at, completed=counters.step, info="")
         for step, (x, y) in prefetch(stream, counters.step, stop_at):
             logs = model.train_on_batch(x, y, return_dict=True)
             loss = float(logs["loss"])
             loss_avg = loss if step == session_start else 0.98 * loss_avg + 0.02 * loss
             counters.step, counters.lines_seen = step + 1, counters.lines_seen + len(x)
             seen_this_session += len(x)
-            rate = seen_this_session / max(time.monotonic() - wall0 + 1e-9, 1e-9)
-            progress.update(
-                task, completed=counters.step, info=f"loss {loss_avg:.3f} · {rate:.0f} lines/s"
-            )
+            rate = seen_this_session / max(time.monotonic() - session_wall0, 1e-9)
+            show(counters.step, f"loss {loss_avg:.3f} · {rate:.0f} lines/s")
             if not np.isfinite(loss):
                 raise TextrecError(f"loss became {loss} at step {counters.step}: lower --lr")
             if counters.step % config.steps_per_epoch == 0:
@@ -341,17 +308,8 @@ def train_lines_fast(
             if k.startswith("val_cer")
         },
     }
-    metadata.update(
-        metrics=metrics,
-        keras_version=keras.__version__,
-        backend=keras.backend.backend(),
-        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    )
-    save_model(model, run_dir, metadata)
+    save_final(model, run_dir, metadata, metrics, run)
     _write_history(run_dir / "history.csv", counters.history)
-    if run is not None:
-        run.summary.update(metrics)
-        run.finish()
     return metrics
 
 

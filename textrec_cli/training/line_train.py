@@ -62,6 +62,57 @@ def text_sampler(config: LineTrainConfig, data_dir: Path, real_texts: list[str])
     return TextSampler(sentences, LINE_CHARSET, min_chars=4, max_chars=64, seed=config.seed)
 
 
+def line_metadata(config: LineTrainConfig, run_dir: Path, decoder: str = "ctc") -> dict[str, Any]:
+    """What a line model folder says about itself (both recipes write the same keys)."""
+    return {
+        "version": run_dir.name,
+        "task": "line",
+        "model": config.model,
+        "charset": LINE_CHARSET,
+        "input_shape": [config.height, None, 1],
+        "preprocessing": "textrec_cli.stems.line.line_stem",
+        "decoder": decoder,
+        "config": asdict(config),
+        "textrec_version": __version__,
+    }
+
+
+def val_cers(
+    model: Any, metadata: dict[str, Any], run_dir: Path, val_sets: dict, batch_size: int = 32
+) -> dict[str, float]:
+    """Greedy CER on each validation set, keyed `val_cer_<name>`."""
+    from textrec_cli.evaluation.text_metrics import cer
+    from textrec_cli.inference.line_reader import LineReader
+    from textrec_cli.models.store import SavedModel
+
+    reader = LineReader(SavedModel(model, metadata, run_dir), batch_size=batch_size)
+    scores = {}
+    for name, pairs in val_sets.items():
+        hyps = [t for t, _ in reader.read_stems([img for img, _ in pairs])]
+        scores[f"val_cer_{name}"] = float(cer([t for _, t in pairs], hyps))
+    return scores
+
+
+def save_final(
+    model: Any, run_dir: Path, metadata: dict[str, Any], metrics: dict[str, Any], run: Any
+) -> None:
+    """The run's model folder with its metrics and versions; the W&B run's summary, closed."""
+    import keras
+
+    from textrec_cli.models.store import save_model
+
+    metadata.update(
+        metrics=metrics,
+        keras_version=keras.__version__,
+        backend=keras.backend.backend(),
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    save_model(model, run_dir, metadata)
+    if run is not None:
+        run.summary.update(metrics)
+        run.finish()
+
+
 def build_sources(config: LineTrainConfig, data_dir: Path, fonts_dir: Path | None):
     """Training sources (samplers) and fixed validation sets, by dataset name."""
     from textrec_cli.data import synthetic_handwriting
@@ -117,11 +168,8 @@ def train_lines(
     import keras
 
     import textrec_cli.models.transformer  # noqa: F401  (custom layers, for --resume)
-    from textrec_cli.evaluation.text_metrics import cer
-    from textrec_cli.inference.line_reader import LineReader
     from textrec_cli.models import ATTENTION_MODELS, build_model
     from textrec_cli.models.ctc import ctc_loss
-    from textrec_cli.models.store import SavedModel, save_model
     from textrec_cli.training.line_batches import AttentionBatches, LineBatches
     from textrec_cli.training.tracking import WandbMetrics, start_run
 
@@ -188,31 +236,18 @@ def train_lines(
         f"training [bold]{config.model}[/bold] ({model.count_params():,} params) on {n_train}, "
         f"mix {config.mix}, val {[f'{k}:{len(v)}' for k, v in val_sets.items()]} → {run_dir}"
     )
-    metadata: dict[str, Any] = {
-        "version": run_dir.name,
-        "task": "line",
-        "model": config.model,
-        "charset": LINE_CHARSET,
-        "input_shape": [config.height, None, 1],
-        "preprocessing": "textrec_cli.stems.line.line_stem",
-        "decoder": "attention" if attention else "ctc",
-        "config": asdict(config),
-        "textrec_version": __version__,
-    }
+    metadata = line_metadata(config, run_dir, "attention" if attention else "ctc")
 
     class ValCER(keras.callbacks.Callback):
         """Greedy-decoded CER on each validation source; `val_cer` is their mean."""
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs if logs is not None else {}
-            reader = LineReader(SavedModel(self.model, metadata, run_dir), batch_size=32)
-            scores = []
-            for name, pairs in val_sets.items():
-                hyps = [t for t, _ in reader.read_stems([img for img, _ in pairs])]
-                score = cer([t for _, t in pairs], hyps)
-                logs[f"val_cer_{name}"] = score
-                scores.append(score)
-            logs["val_cer"] = float(np.mean(scores)) if scores else float(logs.get("loss", 0))
+            scores = val_cers(self.model, metadata, run_dir, val_sets)
+            logs.update(scores)
+            logs["val_cer"] = (
+                float(np.mean(list(scores.values()))) if scores else float(logs.get("loss", 0))
+            )
             if config.curriculum_epochs and "synthetic_handwriting" in config.mix:
                 batches.set_weights(_curriculum(config, epoch + 1))
             state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -252,7 +287,6 @@ def train_lines(
     best = run_dir / "checkpoints" / "best.keras"
     if best.is_file():
         model = keras.saving.load_model(best, compile=False)
-    reader = LineReader(SavedModel(model, metadata, run_dir))
     metrics: dict[str, Any] = {
         "train_seconds": round(time.time() - started, 1),
         "epochs_run": len(history.history.get("loss", [])),
@@ -261,19 +295,10 @@ def train_lines(
             / max(time.time() - started, 1e-9), 2,
         ),
     }  # fmt: skip
-    for name, pairs in val_sets.items():
-        hyps = [t for t, _ in reader.read_stems([img for img, _ in pairs])]
-        metrics[f"val_cer_{name}"] = round(cer([t for _, t in pairs], hyps), 4)
-    metadata.update(
-        metrics=metrics,
-        keras_version=keras.__version__,
-        backend=keras.backend.backend(),
-        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    metrics.update(
+        {k: round(v, 4) for k, v in val_cers(model, metadata, run_dir, val_sets).items()}
     )
-    save_model(model, run_dir, metadata)
-    if run is not None:
-        run.summary.update(metrics)
-        run.finish()
+    save_final(model, run_dir, metadata, metrics, run)
     return metrics
 
 

@@ -2,13 +2,13 @@
 
 With W&B online the sweep server picks the trials (grid, random or bayes) and `wandb agent`
 processes run them, here and on any machine that joins with `wandb agent ENTITY/PROJECT/ID`.
-Offline, grid and random trials are expanded here and each one is a `textrec train` subprocess,
-so a crashing trial is recorded and the sweep goes on.
+Offline, W&B's own sweep engine (the `sweeps` package, the code behind its sweep server)
+expands grid and random trials from the same YAML, and each one is a `textrec train`
+subprocess, so a crashing trial is recorded and the sweep goes on.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import os
@@ -59,11 +59,8 @@ class Trial:
 
 
 def wandb_online(online: bool | None = None) -> bool:
-    """Same rule as training/tracking.py: online with WANDB_API_KEY unless told otherwise."""
-    if online is not None:
-        return online
-    mode = os.environ.get("WANDB_MODE", "")
-    return bool(os.environ.get("WANDB_API_KEY")) and mode not in ("offline", "disabled", "dryrun")
+    """W&B's sweep server or the offline engine: the same rule as training runs use."""
+    return online if online is not None else settings.wandb_mode() == "online"
 
 
 def load_sweep(path: str | Path) -> dict[str, Any]:
@@ -96,6 +93,10 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
 
 
 def validate_sweep(config: dict[str, Any], where: str = "sweep") -> None:
+    """textrec's own rules (method, metric, reserved options) here; the parameters against
+    W&B's sweep schema, one line per problem."""
+    import sweeps
+
     method = config.get("method")
     if method not in METHODS:
         raise TextrecError(f"{where}: method must be one of {', '.join(METHODS)}, not {method!r}")
@@ -112,38 +113,22 @@ def validate_sweep(config: dict[str, Any], where: str = "sweep") -> None:
             raise TextrecError(f"{where}: parameter {name!r} is set by the sweep itself")
         if not isinstance(spec, dict):
             raise TextrecError(f"{where}: parameter {name!r} needs value, values or min/max")
-        dist = _distribution(spec)
-        if dist not in DISTRIBUTIONS:
-            raise TextrecError(f"{where}: parameter {name!r}: unknown distribution {dist!r}")
-        if dist == "categorical" and not (isinstance(spec["values"], list) and spec["values"]):
-            raise TextrecError(f"{where}: parameter {name!r}: values must be a non-empty list")
-        bounded = ("uniform" in dist) and dist != "categorical"
-        if bounded and not (_is_number(spec.get("min")) and _is_number(spec.get("max"))):
-            raise TextrecError(f"{where}: parameter {name!r}: {dist} needs numeric min and max")
-        if bounded and spec["min"] > spec["max"]:
+        if "distribution" in spec and spec["distribution"] not in DISTRIBUTIONS:
+            raise TextrecError(
+                f"{where}: parameter {name!r}: unknown distribution {spec['distribution']!r}"
+            )
+        lo, hi = spec.get("min"), spec.get("max")
+        if _is_number(lo) and _is_number(hi) and lo > hi:
             raise TextrecError(f"{where}: parameter {name!r}: min is above max")
-        if "log_uniform_values" in dist and spec["min"] <= 0:
-            raise TextrecError(f"{where}: parameter {name!r}: {dist} needs min > 0")
+        problems = sweeps.schema_violations_from_proposed_config(
+            {"method": method, "metric": metric, "parameters": {name: spec}}
+        )
+        if problems:
+            raise TextrecError(f"{where}: parameter {name!r}: {problems[0]}")
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _distribution(spec: dict[str, Any]) -> str:
-    """W&B's inference: values → categorical, value → constant, int min/max → int_uniform."""
-    if "distribution" in spec:
-        return str(spec["distribution"])
-    if "values" in spec:
-        return "categorical"
-    if "value" in spec:
-        return "constant"
-    if "min" in spec and "max" in spec:
-        ints = isinstance(spec["min"], int) and isinstance(spec["max"], int)
-        return "int_uniform" if ints else "uniform"
-    if "parameters" in spec:
-        return "nested parameters"
-    return "(none: give value, values or min/max)"
 
 
 # ---------------------------------------------------------------- trials
@@ -152,62 +137,45 @@ def _distribution(spec: dict[str, Any]) -> str:
 def expand_trials(
     config: dict[str, Any], count: int | None = None, seed: int = 0
 ) -> list[dict[str, Any]]:
-    """The offline trials: grid's cartesian product, or seeded random draws."""
+    """The offline trials from W&B's engine: grid's cartesian product, or seeded random draws."""
+    import numpy as np
+    import sweeps
+
     params: dict[str, dict[str, Any]] = config["parameters"]
+    if config["method"] == "bayes":
+        raise TextrecError("method bayes is chosen by the W&B sweep server: set WANDB_API_KEY")
     if config["method"] == "grid":
-        choices = []
         for name, spec in params.items():
-            dist = _distribution(spec)
-            if dist not in ("constant", "categorical"):
+            if not ({"value", "values"} & set(spec)) or "distribution" in spec:
                 raise TextrecError(
-                    f"grid needs `values` or `value` for every parameter; {name!r} is {dist} "
-                    "(use method: random)"
+                    f"grid needs `values` or `value` for every parameter; {name!r} is a "
+                    "distribution (use method: random)"
                 )
-            choices.append(spec["values"] if dist == "categorical" else [spec["value"]])
-        trials = [dict(zip(params, combo, strict=True)) for combo in itertools.product(*choices)]
-        return trials[:count] if count else trials
-    if config["method"] == "random":
-        n = count or config.get("run_cap") or config.get("count") or DEFAULT_RANDOM_COUNT
-        rng = random.Random(seed)
-        return [{name: draw(spec, rng) for name, spec in params.items()} for _ in range(int(n))]
-    raise TextrecError("method bayes is chosen by the W&B sweep server: set WANDB_API_KEY")
+        n = count or math.prod(len(s.get("values", [0])) for s in params.values())
+    else:
+        n = int(count or config.get("run_cap") or config.get("count") or DEFAULT_RANDOM_COUNT)
+    engine = {k: config[k] for k in ("method", "metric", "parameters")}
+    # the engine samples from Python's and numpy's global generators: seed them, then restore
+    saved = random.getstate(), np.random.get_state()
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        if config["method"] == "random":
+            runs = sweeps.next_runs(engine, [], n=n)
+        else:
+            runs = []
+            while len(runs) < n and (run := sweeps.next_run(engine, runs)) is not None:
+                run.state = sweeps.RunState.finished  # grid skips what was already run
+                runs.append(run)
+    finally:
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
+    return [{k: _plain(v["value"]) for k, v in r.config.items()} for r in runs]
 
 
-def draw(spec: dict[str, Any], rng: random.Random) -> Any:
-    """One sample of a parameter, following W&B's distribution definitions."""
-    dist = _distribution(spec)
-    if dist == "constant":
-        return spec["value"]
-    if dist == "categorical":
-        probs = spec.get("probabilities")
-        return (
-            rng.choices(spec["values"], weights=probs)[0] if probs else rng.choice(spec["values"])
-        )
-    lo, hi = spec.get("min"), spec.get("max")
-    mu, sigma = spec.get("mu", 0.0), spec.get("sigma", 1.0)
-    if dist == "int_uniform":
-        return rng.randint(int(lo), int(hi))
-    raw = {
-        "uniform": lambda: rng.uniform(lo, hi),
-        "q_uniform": lambda: rng.uniform(lo, hi),
-        "log_uniform": lambda: math.exp(rng.uniform(lo, hi)),
-        "log_uniform_values": lambda: math.exp(rng.uniform(math.log(lo), math.log(hi))),
-        "q_log_uniform_values": lambda: math.exp(rng.uniform(math.log(lo), math.log(hi))),
-        "inv_log_uniform_values": lambda: 1 / math.exp(rng.uniform(-math.log(hi), -math.log(lo))),
-        "normal": lambda: rng.gauss(mu, sigma),
-        "q_normal": lambda: rng.gauss(mu, sigma),
-        "log_normal": lambda: math.exp(rng.gauss(mu, sigma)),
-        "q_log_normal": lambda: math.exp(rng.gauss(mu, sigma)),
-    }[dist]()
-    if not dist.startswith("q_"):
-        return raw
-    q = spec.get("q", 1)
-    value = round(raw / q) * q
-    if hi is not None and value > hi:
-        value -= q
-    if lo is not None and value < lo:
-        value += q
-    return int(value) if isinstance(q, int) else round(value, 12)
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python ones (JSON, command lines, equality in tests)."""
+    return value.item() if hasattr(value, "item") and not isinstance(value, (list, dict)) else value
 
 
 def train_args(params: dict[str, Any]) -> list[str]:

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from textrec_cli.progress import stderr_console
+from textrec_cli.settings import wandb_mode
 
 
 def start_run(enabled: bool, run_dir: Path, config: dict[str, Any], name: str) -> Any | None:
@@ -18,10 +19,7 @@ def start_run(enabled: bool, run_dir: Path, config: dict[str, Any], name: str) -
         return None
     import wandb
 
-    has_key = bool(os.environ.get("WANDB_API_KEY")) or bool(
-        os.environ.get("WANDB_MODE") == "online"
-    )
-    mode = os.environ.get("WANDB_MODE") or ("online" if has_key else "offline")
+    mode = wandb_mode()
     if mode == "offline":
         stderr_console.print(
             f"[yellow]W&B: no WANDB_API_KEY, logging offline to {run_dir / 'wandb'} "
