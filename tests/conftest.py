@@ -51,3 +51,26 @@ def shared_corpus(monkeypatch: pytest.MonkeyPatch) -> Path:
         pytest.fail(f"../shared/corpus is missing (expected at {corpus}); tests need it")
     monkeypatch.setenv("TEXTREC_CORPUS_DIR", str(corpus))
     return corpus
+
+
+def _validating(write):
+    """`write` (to_alto / to_pagexml) whose every document is checked against the official XSD."""
+    import functools
+
+    @functools.wraps(write)
+    def wrapper(*args, **kwargs):
+        from xml_schemas import assert_valid
+
+        data = write(*args, **kwargs)
+        assert_valid(data)
+        return data
+
+    return wrapper
+
+
+# Every ALTO / PAGE-XML document a test writes in-process (fixtures, `predict --format` through
+# run_cli, write_page_file) goes through these; subprocess runs validate their files explicitly.
+from textrec_cli.data import page_xml as _page_xml  # noqa: E402
+
+_page_xml.to_alto = _validating(_page_xml.to_alto)
+_page_xml.to_pagexml = _validating(_page_xml.to_pagexml)

@@ -8,6 +8,7 @@ import pytest
 from conftest import SHARED
 from lxml import etree
 from page_fixture import ALTO_SAMPLE, PAGE_SAMPLE, make_pages_folder, render_page
+from xml_schemas import assert_valid, schema_errors
 
 from textrec_cli.data import real_pages
 from textrec_cli.data.page_xml import (
@@ -87,18 +88,33 @@ def test_alto_writer_reads_back(tmp_path: Path) -> None:
         assert line.find("a:Shape/a:Polygon", ns).get("POINTS")
 
 
-def test_alto_validates_against_xsd_when_at_hand(tmp_path: Path) -> None:
-    """The ALTO v4 XSD is not shipped (no network here); set TEXTREC_ALTO_XSD to validate."""
-    import os
+@pytest.mark.parametrize("fmt", ["alto", "page"])
+@pytest.mark.parametrize("lines", [3, 0])
+def test_writers_validate_against_official_xsd(tmp_path: Path, fmt: str, lines: int) -> None:
+    """ALTO 4.4 and PAGE 2019 XSDs from ../shared/schemas, offline (XLink from a local copy)."""
+    _, page = render_page()
+    page.lines = page.lines[:lines]
+    if lines:
+        page.lines[0].confidence, page.lines[1].baseline = 0.25, []
+    path = write_page_file(page, tmp_path / f"out.{fmt}.xml", fmt)
+    assert schema_errors(path) == []
 
-    xsd = os.environ.get("TEXTREC_ALTO_XSD")
-    if not xsd or not Path(xsd).is_file():
-        pytest.skip("ALTO v4 XSD not available offline (set TEXTREC_ALTO_XSD=alto-4-4.xsd)")
-    import xmlschema
 
-    path = tmp_path / "out.xml"
-    path.write_bytes(to_alto(render_page()[1]))
-    xmlschema.XMLSchema(xsd).validate(str(path))
+def test_samples_validate_and_validation_can_fail() -> None:
+    assert schema_errors(ALTO_SAMPLE) == [] and schema_errors(PAGE_SAMPLE) == []
+    _, page = render_page()
+    broken = to_alto.__wrapped__(page).replace(b'ID="block_1"', b'ID="1 block"')  # not an xsd:ID
+    assert schema_errors(broken)
+    with pytest.raises(AssertionError, match="official XSD"):
+        assert_valid(
+            to_pagexml.__wrapped__(page)
+            .replace(b"TextEquiv>", b"TextEquivalent>")
+            .replace(b"<TextEquiv ", b"<TextEquivalent ")
+        )
+    # conftest routes every document the writers produce in-process through assert_valid
+    with pytest.raises(AssertionError, match="not an ALTO v4 or PAGE 2019"):
+        assert_valid(b"<alto xmlns='x'/>")
+    assert to_alto.__wrapped__ is not None and to_pagexml.__wrapped__ is not None
 
 
 def test_pagexml_writer_reads_back_with_pagexml_tools(tmp_path: Path) -> None:

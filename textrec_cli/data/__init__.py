@@ -1,13 +1,23 @@
-"""Dataset registry: adding a dataset is one module (NAME, processed_path, prepare) + one line."""
+"""Dataset registry: adding a dataset is one module (NAME, processed_path, prepare) + one line.
+
+h5py loads only when a character dataset is read (`CharDataset`, `read_dataset`, through the
+module `__getattr__` below): importing any submodule (page_xml on the serving path) imports this
+package, and the serving images install no h5py.
+"""
 
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from textrec_cli.data.h5store import CharDataset, read_dataset
 from textrec_cli.errors import TextrecError
+
+if TYPE_CHECKING:
+    from textrec_cli.data.h5store import CharDataset
+
+_H5STORE_NAMES = ("CharDataset", "read_dataset")
 
 DATASETS: dict[str, str] = {
     "emnist": "textrec_cli.data.emnist",
@@ -46,4 +56,15 @@ def load_char_dataset(
                 "(or `textrec download {name} --from ARCHIVE` offline)".format(name=name)
             )
         module.prepare(data_dir)
+    from textrec_cli.data.h5store import read_dataset
+
     return read_dataset(path, splits)
+
+
+def __getattr__(name: str) -> Any:
+    """`from textrec_cli.data import CharDataset` still works, importing h5py only then."""
+    if name in _H5STORE_NAMES:
+        from textrec_cli.data import h5store
+
+        return getattr(h5store, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

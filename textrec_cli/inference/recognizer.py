@@ -14,7 +14,8 @@ from textrec_cli import settings
 from textrec_cli.containers import Prediction
 from textrec_cli.errors import TextrecError
 from textrec_cli.inference.line_reader import LineReader
-from textrec_cli.inference.modes import MODES, choose_mode
+from textrec_cli.inference.modes import MODES, read_by_mode
+from textrec_cli.inference.modes import choose_mode as choose_mode  # re-exported
 from textrec_cli.inference.page_reader import PageReader
 from textrec_cli.inference.predictor import CharPredictor
 from textrec_cli.models.store import load_model
@@ -91,15 +92,7 @@ class Recognizer:
 
     def predict_images(self, items: list[tuple[str, Image.Image]]) -> list[Prediction]:
         """Predictions in input order; each mode's images run as one batch."""
-        modes = [
-            self.mode if self.mode != "auto" else choose_mode(img, pages=True) for _, img in items
-        ]
-        results: list[Prediction | None] = [None] * len(items)
-        for mode in ("char", "line", "page"):
-            picked = [i for i, m in enumerate(modes) if m == mode]
-            if not picked:
-                continue
-            predictions = self.reader(mode).predict_images([items[i] for i in picked])
-            for i, prediction in zip(picked, predictions, strict=True):
-                results[i] = prediction
-        return [r for r in results if r is not None]
+        return read_by_mode(items, self.mode, self._read)
+
+    def _read(self, mode: str, items: list[tuple[str, Image.Image]]) -> list[Prediction]:
+        return self.reader(mode).predict_images(items)

@@ -99,7 +99,14 @@ def store_url(url_or_path: str | Path) -> str:
     text = str(url_or_path)
     if "://" not in text:
         path = Path(text).expanduser().resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. a container user that cannot write its working dir
+            raise TextrecError(
+                f"cannot create the prediction store's folder {path.parent}: {exc.strerror}; "
+                "set TEXTREC_MONITOR_STORE (a writable path or a postgresql:// URL) or "
+                "TEXTREC_DATA_DIR"
+            ) from exc
         return f"sqlite:///{path}"
     for prefix in ("postgresql://", "postgres://"):
         if text.startswith(prefix):

@@ -3,7 +3,9 @@
 Nothing here imports TensorFlow or Keras (a test checks it), so a serving install is
 `ai-edge-litert` + numpy + Pillow (+ scikit-image and SciPy for pages). Preprocessing (`stems/`),
 decoding (`models/ctc_decode`), the page reader's detect-crop-read (`inference/page_reader`) and
-the char/line/page choice (`inference/modes`) are the same code `predict` uses.
+the char/line/page choice (`inference/modes`) are the same code `predict` uses; `predict` itself
+reads with these runtimes whenever the model has a LiteRT form (`serving/lite_recognizer.py`). Page
+post-processing (SciPy, scikit-image) loads only when a page is read.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import contextlib
 import json
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from PIL import Image
@@ -24,19 +27,41 @@ from textrec_cli.containers import Prediction
 from textrec_cli.errors import InputError, TextrecError
 from textrec_cli.fileio import sha256_file
 from textrec_cli.inference.modes import MODES, choose_mode
-from textrec_cli.inference.page_reader import page_prediction, read_lines
+from textrec_cli.inference.quiet import native_stderr_silenced
 from textrec_cli.models.ctc_decode import greedy_decode
 from textrec_cli.stems.char import char_stem
 from textrec_cli.stems.line import line_stem, padded_batches
 
+if TYPE_CHECKING:
+    from textrec_cli.data.page_xml import PageLine
+
 METADATA_FILE = "metadata.json"
 MODELS_ENV = "TEXTREC_SERVE_MODELS"
 FRAME_STRIDE = 4  # line models emit one CTC frame per 4 input columns
+KERAS_WIDTH_STEP = 64  # the Keras LineReader's batch-width rounding (inference/line_reader.py)
 MODE_OF_TASK = {"char": "char", "line": "line", "line_detector": "page"}
 
 
 def _threads() -> int:
     return int(os.environ.get("TEXTREC_LITERT_THREADS", "1"))
+
+
+_NATIVE_LOG_SILENCED = False
+
+
+@contextlib.contextmanager
+def _quiet_first_allocation() -> Iterator[None]:
+    """Hide LiteRT's one native stderr line ("INFO: Created TensorFlow Lite XNNPACK delegate"),
+    written once per process at the first allocation: `predict` prints only what it means."""
+    global _NATIVE_LOG_SILENCED
+    if _NATIVE_LOG_SILENCED:
+        yield
+        return
+    try:
+        with native_stderr_silenced():
+            yield
+    finally:
+        _NATIVE_LOG_SILENCED = True
 
 
 @dataclass
@@ -53,7 +78,8 @@ class _Graph:
         from ai_edge_litert.interpreter import Interpreter
 
         self.interpreter = Interpreter(str(self.path), num_threads=_threads())
-        self.interpreter.allocate_tensors()
+        with _quiet_first_allocation():
+            self.interpreter.allocate_tensors()
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """One forward pass; resizes a dynamic input only when the shape changes."""
@@ -128,34 +154,69 @@ class ExportedModel:
 class CharRuntime(ExportedModel):
     """The character classifier: stem to 28x28, one softmax."""
 
+    batch: int = 256
+
     def predict(self, image: Image.Image, name: str = "upload", top_k: int = 3) -> Prediction:
+        [prediction] = self.predict_images([(name, image)], top_k)
+        return prediction
+
+    def predict_images(
+        self, items: list[tuple[str, Image.Image]], top_k: int = 3
+    ) -> list[Prediction]:
+        """(name, image) pairs -> Predictions, in batches of `batch` glyphs."""
         mapping = self.metadata["mapping"]
-        x = char_stem(image)[None, :, :, None]
-        probs = self.graphs[0].run(x)[0]
-        order = np.argsort(probs)[::-1][:top_k]
-        return Prediction(
-            file=name, text=mapping[order[0]], confidence=float(probs[order[0]]), mode="char",
-            model_version=self.version,
-            alternatives=[(mapping[i], float(probs[i])) for i in order[1:]],
-        )  # fmt: skip
+        if not items:
+            return []
+        glyphs = np.stack([char_stem(image) for _, image in items])[..., None]
+        results = []
+        for start in range(0, len(items), self.batch):
+            for (name, _), probs in zip(
+                items[start : start + self.batch],
+                self.graphs[0].run(glyphs[start : start + self.batch]), strict=True,
+            ):  # fmt: skip
+                order = np.argsort(probs)[::-1][:top_k]
+                results.append(Prediction(
+                    file=name, text=mapping[order[0]], confidence=float(probs[order[0]]),
+                    mode="char", model_version=self.version,
+                    alternatives=[(mapping[i], float(probs[i])) for i in order[1:]],
+                ))  # fmt: skip
+        return results
 
 
 class LineRuntime(ExportedModel):
-    """A CTC line model: stem to height 40, pad (or fit) to a graph's width, greedy decode."""
+    """A CTC line model: stem to height 40, pad (or fit) to a graph's width, greedy decode.
+
+    `keras_batching` (what `predict` sets): batch exactly as the Keras LineReader does (widths
+    rounded up to 64 px, every frame of the padded row decoded), so `predict` reads the same on
+    either path; the padding's few frames can nudge a line's confidence by ~0.005."""
+
+    keras_batching: bool = False
 
     @property
     def height(self) -> int:
         return int(self.metadata["input_shape"][0])
 
+    @property
+    def charset(self) -> list[str]:
+        return self.metadata["charset"]
+
     @cached_property
     def lm(self) -> Any:
-        """The export's character LM decoder (`textrec export --lm`), else None (greedy)."""
+        """The export's character LM decoder (`textrec export --lm`), else None (greedy);
+        `use_lm` replaces it."""
         folder = self.metadata["export"].get("lm")
         if not folder:
             return None
         from textrec_cli.language.ctc_lm import load_lm_decoder
 
-        return load_lm_decoder(self.path / folder, self.metadata["charset"])
+        return load_lm_decoder(self.path / folder, self.charset)
+
+    def use_lm(self, lm: str | Path | None) -> LineRuntime:
+        """Decode with the LM folder `lm` (None: greedy) instead of the export's own."""
+        from textrec_cli.language.ctc_lm import load_lm_decoder
+
+        self.lm = None if lm is None else load_lm_decoder(lm, self.charset)
+        return self
 
     def decode(self, log_probs: np.ndarray) -> list[tuple[str, float]]:
         if self.lm is not None:
@@ -190,10 +251,13 @@ class LineRuntime(ExportedModel):
                 results += self.decode(graph.run(x)[:, :frames])
             return results
         out: list[tuple[str, float]] = [("", 0.0)] * len(stems)
-        for chunk, x in padded_batches(stems, batch, FRAME_STRIDE):
+        step = KERAS_WIDTH_STEP if self.keras_batching else FRAME_STRIDE
+        for chunk, x in padded_batches(stems, batch, step):
             log_probs = self.graphs[0].run(x)
             for row, i in enumerate(chunk):
-                frames = int(np.ceil(stems[i].shape[1] / FRAME_STRIDE))
+                frames = log_probs.shape[1]
+                if not self.keras_batching:
+                    frames = int(np.ceil(stems[i].shape[1] / FRAME_STRIDE))
                 [out[i]] = self.decode(log_probs[row : row + 1, :frames])
         return out
 
@@ -205,17 +269,33 @@ class LineRuntime(ExportedModel):
             file=name, text=text, confidence=confidence, mode="line", model_version=self.version
         )
 
+    def predict_images(self, items: list[tuple[str, Image.Image]]) -> list[Prediction]:
+        """Many line images read in width-sorted batches (`read_stems`), in input order."""
+        stems = [line_stem(image, self.height) for _, image in items]
+        return [
+            Prediction(file=name, text=text, confidence=conf, mode="line",
+                       model_version=self.version)
+            for (name, _), (text, conf) in zip(items, self.read_stems(stems), strict=True)
+        ]  # fmt: skip
+
 
 class PageRuntime(ExportedModel):
     """The line detector: one pass per page, then every line read in one `read_stems` call."""
 
     threshold: float = 0.5
 
-    def read_page(self, image: Image.Image, line_model: LineRuntime, name: str) -> Prediction:
-        lines = read_lines(
+    def read_lines(self, image: Image.Image, line_model: LineRuntime) -> list[PageLine]:
+        from textrec_cli.inference.page_reader import read_lines
+
+        return read_lines(
             self.graphs[0].run, line_model.read_stems, image, self.metadata, line_model.height,
             self.threshold,
         )  # fmt: skip
+
+    def read_page(self, image: Image.Image, line_model: LineRuntime, name: str) -> Prediction:
+        from textrec_cli.inference.page_reader import page_prediction
+
+        lines = self.read_lines(image, line_model)
         return page_prediction(name, lines, f"{self.version}+{line_model.version}")
 
 
