@@ -1,0 +1,1 @@
+"""`textrec read`: resumable batch reading of whole archives, in local processes or on Ray."""
