@@ -37,6 +37,44 @@ def fake_records(n: int, seed: int = 0, confidence_mean: float = 0.8) -> list[Pr
     return records
 
 
+# feature -> (mean, spread between documents, spread between lines of one document)
+_CLUSTERED = {
+    "height": (50.0, 5.0, 2.0), "mean_intensity": (220.0, 8.0, 3.0),
+    "std_intensity": (35.0, 5.0, 2.0), "paper_level": (240.0, 6.0, 2.0),
+    "ink_level": (90.0, 15.0, 6.0), "ink_ratio": (0.08, 0.02, 0.008),
+    "stroke_width": (2.2, 0.3, 0.1), "slant": (0.1, 0.1, 0.04), "confidence": (0.65, 0.08, 0.05),
+}  # fmt: skip
+
+
+def clustered_records(
+    documents: int,
+    seed: int = 0,
+    lines: int = 20,
+    ink_shift: float = 0.0,
+    width_scale: float = 1.0,
+    prefix: str = "d",
+) -> list[PredictionRecord]:
+    """Feature records (no images) of `documents` pages of `lines` lines: each page draws its
+    own level of every feature (hand, pen, scan) and its lines vary around it, as real pages do."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for number in range(documents):
+        page = {k: rng.normal(mean, between) for k, (mean, between, _) in _CLUSTERED.items()}
+        page_width = 600.0 * width_scale * float(np.exp(rng.normal(0, 0.25)))
+        for _ in range(lines):
+            features = {k: float(rng.normal(page[k], _CLUSTERED[k][2])) for k in _CLUSTERED}
+            features["ink_level"] += ink_shift
+            features["width"] = page_width * float(np.exp(rng.normal(0, 0.1)))
+            features["aspect"] = features["width"] / features["height"]
+            features["text_length"] = round(features["width"] / 18)
+            records.append(PredictionRecord(
+                model_version="test-model", mode="line", source="rest", image_hash="",
+                features=features, text="abc", chars={"a": 1, "b": 1, "c": 1},
+                latency_ms=float(rng.uniform(5, 20)), document=f"{prefix}{number}",
+            ))  # fmt: skip
+    return records
+
+
 def line_image(width: int = 240, height: int = 48, shade: int = 60) -> Image.Image:
     gray = np.full((height, width), 235, dtype=np.uint8)
     gray[18:30, 12 : width - 12 : 4] = shade

@@ -25,7 +25,10 @@ def alert_payload(report: DriftReport) -> dict[str, Any]:
         "event": "textrec.drift",
         "fired_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "model_version": report.model_version,
+        "summary": report.summary,
         "drifted_features": report.drifted_features,
+        "changes": {f.feature: f.change for f in report.features if f.drifted},
+        "estimated_cer": report.accuracy,
         "scores": {k: round(v, 4) for k, v in report.scores().items()},
         "report": report.to_dict(),
     }
@@ -56,11 +59,12 @@ def fire_alert(
 ) -> dict[str, Any]:
     """Log one warning line, write the alert JSON atomically, POST it; returns the payload."""
     payload = alert_payload(report)
-    scores = ", ".join(f"{k}={payload['scores'][k]}" for k in report.drifted_features)
     log.warning(
-        "drift alert: model %s, %d requests, drifted: %s",
-        report.model_version, report.window, scores,
-    )  # fmt: skip
+        "drift alert: model %s, %d requests: %s",
+        report.model_version,
+        report.window,
+        report.summary,
+    )
     if alert_file:
         payload["alert_file"] = str(alert_file)
         write_json(alert_file, payload)

@@ -50,6 +50,10 @@ class MonitoringMetrics:
             "textrec_drift_alert", "1 when the last drift check found significant drift.",
             ["model_version"], registry=self.registry,
         )  # fmt: skip
+        self.estimated_cer = Gauge(
+            "textrec_estimated_cer", "CER of the last window, estimated from confidences.",
+            ["model_version"], registry=self.registry,
+        )  # fmt: skip
 
     def observe_prediction(self, result: dict[str, Any], latency_ms: float) -> None:
         mode = str(result.get("mode", ""))
@@ -63,6 +67,8 @@ class MonitoringMetrics:
             self.drift_score.labels(version, feature.feature).set(feature.effect)
             self.drift_p_value.labels(version, feature.feature).set(feature.p_value)
         self.drift_alert.labels(version).set(1.0 if report.drifted else 0.0)
+        if report.accuracy:
+            self.estimated_cer.labels(version).set(report.accuracy["estimated_cer"])
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -18,11 +18,18 @@ from PIL import Image
 
 from textrec_cli import settings
 from textrec_cli.errors import TextrecError
+from textrec_cli.monitoring.accuracy import (
+    DEFAULT_MARGIN,
+    Calibration,
+    estimate_cer,
+    load_calibration,
+)
 from textrec_cli.monitoring.alerts import fire_alert
+from textrec_cli.monitoring.describe import summary_sentence
 from textrec_cli.monitoring.drift import DriftReport, detect_drift
 from textrec_cli.monitoring.metrics import MonitoringMetrics, mount_metrics
 from textrec_cli.monitoring.records import make_record, png_bytes
-from textrec_cli.monitoring.reference import Reference, load_reference
+from textrec_cli.monitoring.reference import Reference, load_reference, reference_path
 from textrec_cli.monitoring.store import ImagePolicy, PredictionStore, open_store
 
 log = logging.getLogger("textrec.monitoring")
@@ -47,6 +54,8 @@ class DriftCheck:
     alert_file: str | Path | None = None
     webhook_url: str | None = None
     metrics: MonitoringMetrics | None = None
+    calibration: Calibration | None = None  # confidence -> CER, for the estimated CER
+    cer_margin: float = DEFAULT_MARGIN
     last_report: DriftReport | None = None
     _served: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -57,9 +66,12 @@ class DriftCheck:
         if len(records) < min(20, self.window):
             return None
         report = detect_drift(self.reference, records, self.alpha, self.min_effect)
+        if self.calibration is not None:
+            report.accuracy = estimate_cer(self.calibration, records, self.cer_margin)
+            report.summary = summary_sentence(report)
         if self.metrics is not None:
             self.metrics.observe_drift(report)
-        if report.drifted:
+        if report.alerted:
             fire_alert(report, self.alert_file, self.webhook_url)
         self.last_report = report
         return report
@@ -143,6 +155,7 @@ def server_monitoring(
             alert_file=alert_file,
             webhook_url=webhook_url,
             metrics=metrics,
+            calibration=load_calibration(reference_path(reference).parent),
         )  # fmt: skip
         for reference in references
     )

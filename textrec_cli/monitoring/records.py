@@ -32,6 +32,9 @@ class PredictionRecord:
     timestamp: float = field(default_factory=time.time)
     id: int | None = None
     image_kept: bool = False
+    # the page/request this line came from, when known (lines of one document are alike, so the
+    # drift test resamples whole documents); not stored: the store infers requests (documents.py)
+    document: str = ""
 
     @property
     def confidence(self) -> float:

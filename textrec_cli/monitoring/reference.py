@@ -12,19 +12,20 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 from PIL import Image
 
 from textrec_cli.errors import InputError, TextrecError
-from textrec_cli.fileio import write_json
+from textrec_cli.fileio import atomic_path
 from textrec_cli.monitoring.features import CONTINUOUS_FEATURES
 from textrec_cli.monitoring.records import PredictionRecord, make_record
 
 REFERENCE_FILE = "reference.json"
-MAX_SAMPLES = 2000  # per feature; more adds size, not power, next to windows of a few hundred
+MAX_SAMPLES = 3000  # lines kept; more adds size, not power, next to windows of a few hundred
+MAX_PER_DOCUMENT = 25  # contiguous lines kept per document: more documents, not longer ones
 
 
 @dataclass
@@ -35,33 +36,70 @@ class Reference:
     features: dict[str, list[float]]
     chars: dict[str, int]
     created_at: str = ""
+    # per kept line: its document (page/writer/request) and group (collection); the drift test
+    # resamples whole documents and compares a window with the closest group
+    documents: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    describes: dict[str, Any] = field(default_factory=dict)  # collections, splits, counts
 
     @classmethod
     def from_records(
-        cls, records: list[PredictionRecord], model_version: str, source: str
+        cls,
+        records: list[PredictionRecord],
+        model_version: str,
+        source: str,
+        groups: list[str] | None = None,
+        describes: dict[str, Any] | None = None,
+        seed: int = 0,
     ) -> Reference:
+        """Keep up to MAX_SAMPLES lines, each group (collection) in proportion to its lines:
+        documents in a seeded order, a contiguous run of each (documents.pick_documents)."""
+        from textrec_cli.monitoring.documents import document_ids, pick_documents
+
         if not records:
             raise TextrecError("no records to build a reference from")
+        if groups is not None and len(groups) != len(records):
+            raise TextrecError("one group per record is needed")
         chars: Counter[str] = Counter()
         for record in records:
             chars.update(record.chars)
+        ids = document_ids(records)
+        group_of = groups or ["all"] * len(records)
+        by_group: dict[str, dict[str, list[int]]] = {}
+        for position, (name, group) in enumerate(zip(ids, group_of, strict=True)):
+            by_group.setdefault(group, {}).setdefault(name, []).append(position)
+        kept = pick_documents(
+            {g: list(docs.values()) for g, docs in by_group.items()},
+            MAX_SAMPLES, MAX_PER_DOCUMENT, seed,
+        )  # fmt: skip
+        summary = {
+            "lines_read": len(records),
+            "lines_kept": len(kept),
+            "documents": len({ids[i] for i in kept}),
+            "groups": dict(Counter(group_of[i] for i in kept)),
+            **(describes or {}),
+        }
         return cls(
             model_version=model_version,
             source=source,
-            count=len(records),
+            count=len(kept),
             features={
-                name: [round(r.features[name], 6) for r in records[:MAX_SAMPLES]]
+                name: [round(records[i].features[name], 6) for i in kept]
                 for name in CONTINUOUS_FEATURES
             },
             chars=dict(chars),
             created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            documents=[ids[i] for i in kept],
+            groups=[group_of[i] for i in kept],
+            describes=summary,
         )
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         if path.is_dir():
             path = path / REFERENCE_FILE
-        write_json(path, asdict(self))
+        with atomic_path(path) as tmp:  # compact: thousands of numbers, bundled with the model
+            tmp.write_text(json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")))
         return path
 
 
@@ -100,33 +138,45 @@ def build_reference(
         predictions = recognizer.predict_images([(str(i), im) for i, im in enumerate(batch)])
         latency = (time.perf_counter() - started) * 1000 / len(batch)
         for image, prediction in zip(batch, predictions, strict=True):
-            records.append(make_record(image, prediction.to_dict(), latency, "reference"))
+            record = make_record(image, prediction.to_dict(), latency, "reference")
+            record.document = f"image/{len(records)}"  # independent images, no pages
+            records.append(record)
     if not records:
         raise TextrecError("no training images to build the reference from")
     versions = sorted({r.model_version for r in records})
     return Reference.from_records(records, ",".join(versions), source)
 
 
-def training_line_images(
-    lines_dirs: list[Path], count: int, seed: int = 0, split: str = "train"
-) -> list[Image.Image]:
-    """A seeded sample of `count` raw images from the `split` rows of real_lines folders."""
-    from textrec_cli.data.real_lines import read_labels
-    from textrec_cli.inference.image_io import load_image
+def reference_from_lines(
+    recognizer,
+    lines_dirs: list[Path],
+    count: int = MAX_SAMPLES,
+    seed: int = 0,
+    splits: tuple[str, ...] = ("train",),
+    progress: bool = True,
+) -> Reference:
+    """A reference from real_lines folders: `count` lines of their `splits`, whole documents
+    (pages, writers) in a seeded order, each line read by the model; says what it holds."""
+    from textrec_cli.monitoring.line_sample import labeled_lines, read_lines, sample_documents
 
-    candidates = []
-    for folder in lines_dirs:
-        for row in read_labels(Path(folder)):
-            if (row.get("split") or "train").strip() == split:
-                candidates.append(Path(folder) / row["file"])
-    if not candidates:
-        raise TextrecError(f"no {split} lines in {', '.join(map(str, lines_dirs))}")
-    rng = np.random.default_rng(seed)
-    picked = rng.permutation(len(candidates))[:count]
-    images = []
-    for i in picked:
-        try:
-            images.append(load_image(candidates[i]))
-        except InputError:
-            continue
-    return images
+    lines = [line for folder in lines_dirs for line in labeled_lines(Path(folder), splits)]
+    if not lines:
+        raise TextrecError(f"no {'/'.join(splits)} lines in {', '.join(map(str, lines_dirs))}")
+    picked = sample_documents(lines, min(count, MAX_SAMPLES), MAX_PER_DOCUMENT, seed)
+    pairs = read_lines(recognizer, picked, progress=progress)
+    records = [record for _, record in pairs]
+    groups = [line.collection for line, _ in pairs]
+    versions = sorted({r.model_version for r in records})
+    collections = sorted({line.collection for line in picked})
+    source = (
+        f"{len(records)} {'/'.join(splits)} lines of {', '.join(collections)} "
+        f"({', '.join(Path(f).name for f in lines_dirs)})"
+    )
+    describes = {
+        "folders": [Path(f).name for f in lines_dirs],
+        "collections": collections,
+        "splits": list(splits),
+        "seed": seed,
+        "synthetic_lines": 0,
+    }
+    return Reference.from_records(records, ",".join(versions), source, groups, describes, seed)

@@ -16,6 +16,7 @@ Needs TensorFlow: run it at build time (CLI, Docker build stage), never in the s
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import time
@@ -30,6 +31,9 @@ from textrec_cli.models.store import MODEL_FILE, load_model
 EXPORT_FORMAT = "litert"
 DEFAULT_LINE_WIDTHS = (512, 1024, 1600)  # line stems at height 40 are ~240-1100 px wide
 LM_DIR = "lm"  # an export's character LM (`textrec export --lm`), decoded by the runtime
+REFERENCE_FILE = "reference.json"  # the drift monitor's training-data feature samples
+# what the monitor reads beside a model: its reference and its confidence -> CER calibration
+MONITOR_FILES = (REFERENCE_FILE, "calibration.json")
 
 
 def _load_exportable(model_dir: str | Path) -> tuple[Any, str]:
@@ -128,19 +132,46 @@ def export_model(
             "tensorflow_version": tf.__version__,
         }
         if lm is not None:
-            from textrec_cli.language.ctc_lm import load_lm_decoder, resolve_lm_file
-
-            load_lm_decoder(lm, saved.metadata["charset"])  # refuse an untuned or foreign LM
-            (tmp / LM_DIR).mkdir()
-            lm_file = resolve_lm_file(lm)
-            shutil.copyfile(lm_file, tmp / LM_DIR / lm_file.name)
-            shutil.copyfile(Path(lm) / "lm.json", tmp / LM_DIR / "lm.json")
-            metadata["export"]["lm"] = LM_DIR
+            _add_lm(tmp, lm, metadata)
         write_json(tmp / "metadata.json", metadata)
-        # the drift monitor's reference (training-data feature samples) travels with the model
-        reference = saved.path / "reference.json"
-        if reference.is_file():
-            shutil.copyfile(reference, tmp / "reference.json")
+        _copy_monitor_files(saved.path, tmp)
+    return output
+
+
+def _copy_monitor_files(model_dir: Path, folder: Path) -> None:
+    """The drift monitor's reference and calibration travel with the model they describe."""
+    for name in MONITOR_FILES:
+        if (model_dir / name).is_file():
+            shutil.copyfile(model_dir / name, folder / name)
+
+
+def _add_lm(folder: Path, lm: str | Path, metadata: dict[str, Any]) -> None:
+    """Copy the LM folder `lm` into an export being written (`folder/lm`), named in metadata."""
+    from textrec_cli.language.ctc_lm import load_lm_decoder, resolve_lm_file
+
+    load_lm_decoder(lm, metadata["charset"])  # refuse an untuned or foreign LM
+    (folder / LM_DIR).mkdir()
+    lm_file = resolve_lm_file(lm)
+    shutil.copyfile(lm_file, folder / LM_DIR / lm_file.name)
+    shutil.copyfile(Path(lm) / "lm.json", folder / LM_DIR / "lm.json")
+    metadata["export"]["lm"] = LM_DIR
+
+
+def _from_shipped(model_dir: Path, shipped: Path, output: Path, lm: str | Path | None) -> Path:
+    """An export folder made from a model's shipped LiteRT form (plus `lm`): files copied, no
+    TensorFlow, the same graphs `export_model` would write; the drift reference comes from the
+    model folder, as `export_model` takes it."""
+    import json
+
+    metadata = json.loads((shipped / "metadata.json").read_text())
+    with atomic_dir(output) as tmp:
+        for path in shipped.iterdir():
+            if path.is_file() and path.name not in ("metadata.json", *MONITOR_FILES):
+                shutil.copyfile(path, tmp / path.name)
+        _copy_monitor_files(model_dir, tmp)
+        if lm is not None:
+            _add_lm(tmp, lm, metadata)
+        write_json(tmp / "metadata.json", metadata)
     return output
 
 
@@ -148,8 +179,11 @@ def cached_export(
     model_dir: str | Path, cache_dir: str | Path | None = None, lm: str | Path | None = None
 ) -> Path:
     """Export once per model file content (and LM) into a cache folder and reuse it afterwards.
-    `lm` is carried by line models only; other tasks ignore it."""
+    `lm` is carried by line models only; other tasks ignore it. A model that ships its LiteRT
+    form (the bundled ones) is copied from it, so serving them never needs TensorFlow."""
     import json
+
+    from textrec_cli.inference.litert import litert_folder
 
     model_dir = Path(model_dir)
     digest = sha256_file(model_dir / MODEL_FILE)[:16]
@@ -160,9 +194,17 @@ def cached_export(
         from textrec_cli.language.ctc_lm import resolve_lm_file
 
         digest += "-lm" + sha256_file(resolve_lm_file(lm))[:8]
+    monitor = [model_dir / n for n in MONITOR_FILES if (model_dir / n).is_file()]
+    if monitor:  # a rebuilt reference or calibration is a new export too
+        joined = "".join(sha256_file(path) for path in monitor).encode()
+        digest += "-m" + hashlib.sha256(joined).hexdigest()[:8]
     target = Path(cache_dir or export_cache_dir()) / f"{model_dir.name}-{digest}"
     if not (target / "metadata.json").is_file():
-        export_model(model_dir, target, lm=lm)
+        shipped = litert_folder(model_dir)
+        if shipped is not None and shipped != model_dir:
+            _from_shipped(model_dir, shipped, target, lm)
+        else:
+            export_model(model_dir, target, lm=lm)
     return target
 
 

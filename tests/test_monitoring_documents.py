@@ -1,0 +1,143 @@
+"""Document-aware drift tests and the confidence -> CER estimate, on feature records built
+directly (no model, no images): clustered like real traffic, where lines of a page are alike."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from monitoring_helpers import clustered_records
+from scipy import stats
+
+from textrec_cli.errors import TextrecError
+from textrec_cli.monitoring.accuracy import estimate_cer, fit_calibration
+from textrec_cli.monitoring.describe import describe_change
+from textrec_cli.monitoring.documents import document_ids
+from textrec_cli.monitoring.drift import detect_drift
+from textrec_cli.monitoring.features import CONTINUOUS_FEATURES
+from textrec_cli.monitoring.records import PredictionRecord
+from textrec_cli.monitoring.reference import Reference
+
+
+def _per_line_ks_fires(reference: Reference, window: list[PredictionRecord]) -> bool:
+    """The old rule: per-line KS, Bonferroni over the features, KS distance >= 0.1."""
+    level = 0.01 / len(CONTINUOUS_FEATURES)
+    return any(
+        stats.ks_2samp(reference.features[n], [r.features[n] for r in window]).pvalue < level
+        and stats.ks_2samp(reference.features[n], [r.features[n] for r in window]).statistic >= 0.1
+        for n in CONTINUOUS_FEATURES
+    )
+
+
+@pytest.fixture(scope="module")
+def reference() -> Reference:
+    records = clustered_records(documents=150, seed=1)
+    return Reference.from_records(records, "test-model", "clustered", ["a"] * len(records))
+
+
+def test_clustered_traffic_is_quiet_where_per_line_ks_fires(reference):
+    """New documents of the same kind: the per-line test fires on page-to-page variation (the
+    failure of issue 22); resampling whole documents keeps false alarms rare."""
+    windows = [clustered_records(documents=10, seed=100 + i) for i in range(20)]
+    document_alarms = sum(detect_drift(reference, w).drifted for w in windows)
+    per_line_alarms = sum(_per_line_ks_fires(reference, w) for w in windows)
+    assert per_line_alarms >= 10, per_line_alarms  # the clustering is strong enough to matter
+    assert document_alarms <= 2, document_alarms
+
+
+def test_a_real_shift_is_flagged_and_described(reference):
+    shifted = clustered_records(documents=10, seed=7, ink_shift=60.0, width_scale=1.4)
+    report = detect_drift(reference, shifted)
+    assert report.drifted
+    assert {"ink_level", "width"} <= set(report.drifted_features)
+    changes = {f.feature: f.change for f in report.features if f.drifted}
+    assert changes["ink_level"].startswith("ink much lighter")
+    assert changes["width"].startswith("lines wider (+4")
+    assert report.documents == 10 and "ink much lighter" in report.summary
+
+
+def test_window_is_compared_with_its_closest_group():
+    """A reference of two collections: traffic like either one is not drift."""
+    a = clustered_records(documents=80, seed=2)
+    b = clustered_records(documents=80, seed=3, ink_shift=80.0, width_scale=2.0, prefix="b")
+    reference = Reference.from_records(a + b, "m", "two", ["a"] * len(a) + ["b"] * len(b))
+    like_b = clustered_records(documents=10, seed=4, ink_shift=80.0, width_scale=2.0)
+    report = detect_drift(reference, like_b)
+    assert report.closest_group == "b" and not report.drifted, report.summary
+    unlike = clustered_records(documents=10, seed=5, ink_shift=40.0, width_scale=3.5)
+    assert detect_drift(reference, unlike).drifted
+
+
+def test_document_ids_use_documents_batches_then_blocks():
+    records = clustered_records(documents=2, seed=0, lines=3)  # documents set
+    assert document_ids(records) == ["doc:d0"] * 3 + ["doc:d1"] * 3
+    for i, record in enumerate(records):
+        record.document = ""
+        record.latency_ms = 5.0 if i < 4 else float(i)  # a 4-line batch, then single requests
+    ids = document_ids(records, block=1)
+    assert ids[:4] == ["batch:0"] * 4 and ids[4] != ids[5]
+    assert document_ids(records, block=20)[4:] == ["block:0", "block:0"]
+    with pytest.raises(ValueError):
+        document_ids(records, block=0)
+
+
+def test_describe_change_in_words():
+    assert describe_change("width", np.array([100.0]), np.array([140.0])) == "lines wider (+40%)"
+    assert describe_change("ink_level", np.array([80.0]), np.array([150.0])) == (
+        "ink much lighter (+70 gray levels)"
+    )
+    assert describe_change("confidence", np.array([0.7]), np.array([0.5])).startswith(
+        "model confidence lower"
+    )
+
+
+def _labelled(n: int, seed: int, shift: float = 0.0):
+    """Confidences and per-line edits with a known relation: CER = 0.8 - 0.7 * confidence."""
+    rng = np.random.default_rng(seed)
+    confidence = np.clip(rng.uniform(0.2, 1.0, n) - shift, 0.0, 1.0)
+    chars = rng.integers(20, 60, n)
+    edits = rng.binomial(chars, np.clip(0.8 - 0.7 * confidence, 0, 1))
+    return confidence, edits, chars
+
+
+def test_calibration_estimates_cer_with_an_interval():
+    confidence, edits, chars = _labelled(3000, seed=0)
+    calibration = fit_calibration(confidence, edits, chars, "m", "test")
+    assert np.all(np.diff(calibration.cer) <= 1e-12)  # decreasing in confidence
+    assert calibration.baseline_cer == pytest.approx(edits.sum() / chars.sum())
+    for shift, alert in ((0.0, False), (0.25, True)):
+        conf, window_edits, window_chars = _labelled(200, seed=9, shift=shift)
+        records = clustered_records(documents=10, seed=3, lines=20)
+        for record, c, n in zip(records, conf, window_chars, strict=True):
+            record.features["confidence"], record.features["text_length"] = float(c), float(n)
+        estimate = estimate_cer(calibration, records, margin=0.05)
+        measured = window_edits.sum() / window_chars.sum()
+        assert abs(estimate["estimated_cer"] - measured) < 0.03, (estimate, measured)
+        assert estimate["low"] <= estimate["estimated_cer"] <= estimate["high"]
+        assert estimate["alert"] is alert and estimate["documents"] == 10
+    with pytest.raises(TextrecError, match="too few"):
+        fit_calibration(confidence[:50], edits[:50], chars[:50], "m", "test")
+
+
+def test_reference_without_documents_still_loads_and_tests(tmp_path):
+    """A reference.json written before documents and groups were kept: its lines count as
+    independent (the old test's assumption), so clustered traffic alarms: rebuild it."""
+    import json
+    from dataclasses import asdict
+
+    from textrec_cli.monitoring.reference import load_reference
+
+    payload = asdict(Reference.from_records(clustered_records(30, seed=1), "m", "old"))
+    for key in ("documents", "groups", "describes"):
+        del payload[key]
+    (tmp_path / "reference.json").write_text(json.dumps(payload))
+    old = load_reference(tmp_path)
+    assert old.documents == [] and old.count == 600
+    report = detect_drift(old, clustered_records(10, seed=3, ink_shift=80.0))
+    assert report.drifted and "ink_level" in report.drifted_features
+
+
+def test_window_larger_than_the_reference_is_tested_on_its_newest_lines():
+    """A whole store as the window (labeling's pool): bounded memory, still a verdict."""
+    small = Reference.from_records(clustered_records(20, seed=1), "m", "small")
+    report = detect_drift(small, clustered_records(40, seed=2, ink_shift=80.0), replicates=1000)
+    assert report.window == 600 and report.drifted and "ink_level" in report.drifted_features
