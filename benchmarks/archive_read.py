@@ -85,13 +85,14 @@ def projection(rate_per_machine: float, workers: int) -> dict:
         "wall_hours_on": {str(n): round(machine_hours / n, 2) for n in MACHINES},
         "assumes": "linear scaling across machines (pages are independent; the driver writes "
         "~1 KB of manifest and a few KB of ALTO per page, far below a shared disk's rate), and "
-        "the rate measured here on 2 cores shared with a niced training run",
+        "the rate measured here (see machine: load averages and note)",
     }  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=100)
+    parser.add_argument("--note", default="", help="what else ran on the machine, for the JSON")
     parser.add_argument("--configs", default="local:1,local:2,ray:1,ray:2")
     parser.add_argument(
         "--output", type=Path, default=ROOT / "benchmarks/results/archive_read.json"
@@ -140,7 +141,7 @@ def main() -> None:
             "niceness": os.nice(0),
             "loadavg_before": [round(x, 2) for x in load_before],
             "loadavg_after": [round(x, 2) for x in load_after],
-            "note": "2 cores shared with a niced background training campaign and other work",
+            "note": args.note,
         },  # fmt: skip
         "litert_threads": int(os.environ.get("TEXTREC_LITERT_THREADS", "1")),
     }
