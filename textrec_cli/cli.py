@@ -653,22 +653,10 @@ def _write_page_files(predictions, images: dict, fmt: str, output_dir: Path | No
 
     for prediction in predictions:
         size = images[prediction.file].size
-        if prediction.mode != "page":
-            box = [[0, 0], [size[0] - 1, 0], [size[0] - 1, size[1] - 1], [0, size[1] - 1]]
-            prediction.lines = [
-                {
-                    "text": prediction.text,
-                    "confidence": prediction.confidence,
-                    "box": [0, 0, size[0] - 1, size[1] - 1],
-                    "polygon": box,
-                }
-            ]
         image_path = Path(prediction.file)
         folder = output_dir or image_path.parent
         target = folder / f"{image_path.stem}.{fmt}.xml"
         write_page_file(prediction_page(prediction, size), target, fmt)
-        if prediction.mode != "page":
-            prediction.lines = None
         err.print(f"wrote {target}", highlight=False, soft_wrap=True)  # a path is never wrapped
 
 

@@ -97,11 +97,24 @@ def page_prediction(name: str, lines: list[PageLine], version: str = "") -> Pred
     )  # fmt: skip
 
 
+def page_lines_of(prediction: Prediction, size: tuple[int, int]) -> list[dict[str, Any]]:
+    """A prediction's lines as a page holds them: a line or char reading is one line that
+    covers the whole image (so every reading can be written as ALTO / PAGE-XML)."""
+    if prediction.mode == "page":
+        return prediction.lines or []
+    w, h = size
+    corners = [[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]]
+    return [
+        {"text": prediction.text, "confidence": prediction.confidence,
+         "box": [0, 0, w - 1, h - 1], "polygon": corners}
+    ]  # fmt: skip
+
+
 def prediction_page(prediction: Prediction, size: tuple[int, int]) -> Page:
-    """A page-mode Prediction back as a Page (for the ALTO / PAGE-XML writers)."""
+    """Any Prediction as a Page (for the ALTO / PAGE-XML writers)."""
     lines = [
         PageLine([tuple(p) for p in ln["polygon"]], [tuple(p) for p in ln.get("baseline", [])],
                  ln["text"], f"line_{i}", ln.get("confidence"))
-        for i, ln in enumerate(prediction.lines or [], 1)
+        for i, ln in enumerate(page_lines_of(prediction, size), 1)
     ]  # fmt: skip
     return Page(Path(prediction.file).name, size[0], size[1], lines)

@@ -98,14 +98,10 @@ def resolve_models(models: list[Path] | None, mode: str) -> ReadSpec:
 def _bundled_export(model_dir: Path) -> Path:
     """The model's shipped LiteRT folder when it matches its weights, else a cached export
     (made once, with TensorFlow)."""
+    from textrec_cli.inference.litert import litert_folder
     from textrec_cli.serving.export import cached_export, default_lm
 
-    try:
-        from textrec_cli.inference.litert import litert_folder
-    except ImportError:  # older trees: no shipped LiteRT form
-        shipped = None
-    else:
-        shipped = litert_folder(model_dir)
+    shipped = litert_folder(model_dir)
     return shipped or cached_export(model_dir, lm=default_lm())
 
 
@@ -195,7 +191,7 @@ def is_done(record: dict[str, Any] | None, sha: str, version: str, paths: dict[s
 def write_outputs(result: dict[str, Any], key: str, paths: dict[str, Path]) -> Prediction:
     """A worker's answer as ALTO / PAGE-XML / JSON lines (each file atomic)."""
     from textrec_cli.data.page_xml import write_page_file
-    from textrec_cli.inference.page_reader import prediction_page
+    from textrec_cli.inference.page_reader import page_lines_of, prediction_page
 
     payload = result["prediction"]
     width, height = result["size"]
@@ -203,12 +199,7 @@ def write_outputs(result: dict[str, Any], key: str, paths: dict[str, Path]) -> P
         file=key, text=payload["text"], confidence=payload["confidence"], mode=payload["mode"],
         model_version=payload.get("model_version", ""), lines=payload.get("lines"),
     )  # fmt: skip
-    if prediction.lines is None:  # a line or char image is a page holding one line
-        corners = [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]]
-        prediction.lines = [
-            {"text": prediction.text, "confidence": prediction.confidence,
-             "box": [0, 0, width - 1, height - 1], "polygon": corners}
-        ]  # fmt: skip
+    prediction.lines = page_lines_of(prediction, (width, height))
     for fmt, path in paths.items():
         if fmt == "jsonl":
             with atomic_path(path) as tmp:
