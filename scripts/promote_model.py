@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -45,7 +46,9 @@ def main() -> None:
         parser.error("run_dir is required (unless --litert-only)")
     saved = load_model(args.run_dir)
     metadata = dict(saved.metadata)
-    created = str(metadata.get("created", ""))[:10]
+    # a campaign checkpoint carries no "created": the promotion date names the version then
+    metadata.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    created = str(metadata["created"])[:10]
     metadata["version"] = f"{target.name}-{created}" if created else target.name
     metadata["bundled_from"] = str(args.run_dir)
     metadata["how_trained"] = args.note
