@@ -26,7 +26,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The suite; KenLM's lmplz (tests/test_language_model.py) is built first when missing."""
-    session.run("pytest", "-q", *session.posargs, env=_kenlm_env(session))
+    session.run("pytest", "-q", "--durations=15", *session.posargs, env=_kenlm_env(session))
 
 
 def _kenlm_env(session: nox.Session) -> dict[str, str]:
@@ -74,6 +74,19 @@ def docker(session: nox.Session) -> None:
     docker.json. Needs root (apt, debootstrap, dockerd); ~26 min cold on 2 cores, so CI does
     not run it (docs/docker.md says when it runs). `-- --checks-only`: no rebuild."""
     session.run(sys.executable, "scripts/docker_check.py", *session.posargs)
+
+
+@nox.session(venv_backend="venv", reuse_venv=True)
+def labelstudio(session: nox.Session) -> None:
+    """The labeling loop through a real Label Studio (installed in this session's own venv, kept
+    between runs: its Django stack would clash with textrec's): scripts/labelstudio_roundtrip.py
+    exports, labels and imports through its REST API, then trains on the result. Not in CI."""
+    from pathlib import Path
+
+    session.install("label-studio>=1.23,<2")
+    executable = str(Path(session.bin) / "label-studio")
+    roundtrip = ("scripts/labelstudio_roundtrip.py", "--label-studio", executable)
+    session.run(sys.executable, *roundtrip, *session.posargs, external=True)  # textrec's python
 
 
 @nox.session

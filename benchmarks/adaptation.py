@@ -17,8 +17,8 @@ measured) and adaptation.png (CER vs lines used, one line per hand).
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import platform
 import resource
 import sys
 import tempfile
@@ -29,11 +29,10 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+from common import SHARED, Run, argument_parser  # noqa: E402
 
-from textrec_cli.fileio import atomic_path, write_json  # noqa: E402
+from textrec_cli.fileio import atomic_path  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 # collection, the labels.tsv column that names a hand, whether the bundled model trained on it
 COLLECTIONS = {
     "htr_united": ("writer", True),
@@ -106,7 +105,9 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_hand(hand: dict, args: argparse.Namespace, base_sources: dict, result: dict) -> dict:
+def run_hand(
+    hand: dict, args: argparse.Namespace, base_sources: dict, result: dict, run: Run
+) -> dict:
     import keras
 
     from textrec_cli import settings
@@ -172,7 +173,7 @@ def run_hand(hand: dict, args: argparse.Namespace, base_sources: dict, result: d
                 point[f"rel_drop_{key[4:]}"] = round(1 - point[key] / base_value, 4)
         entry["points"].append(point)
         print(f"  {k} lines: {point}", flush=True)
-        save(result, args.output)
+        run.save(result)
     return entry
 
 
@@ -198,11 +199,6 @@ def summarise(result: dict[str, Any], target_lines: int, min_score: int) -> dict
     }
     summary["target_met"] = bool(target) and summary["target_mean_rel_drop"] >= 0.30
     return summary
-
-
-def save(result: dict[str, Any], path: Path) -> None:
-    result["machine"]["load_now"] = [round(v, 2) for v in os.getloadavg()]
-    write_json(path, result)
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -234,7 +230,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser("adaptation", __doc__)
     parser.add_argument("--hands", default="", help="Substrings of hand ids to run (default all).")
     parser.add_argument("--points", default="10,25,50,100")
     parser.add_argument("--minutes", type=float, default=10.0, help="Budget per point.")
@@ -246,13 +242,13 @@ def main() -> None:
     parser.add_argument("--lm-share", type=float, default=0.03)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--progress", action="store_true", help="Show adapt's progress bar.")
-    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks/results/adaptation.json")
     parser.add_argument(
         "--merge", type=Path, nargs="+", help="Only combine these result files into --output."
     )
     args = parser.parse_args()
+    run = Run("adaptation", args.output, args.note)
     if args.merge:
-        merge(args.merge, args.output, args.min_score)
+        merge(args.merge, run, args.min_score)
         return
     args.points = sorted(int(k) for k in args.points.split(","))
 
@@ -273,33 +269,23 @@ def main() -> None:
             None, [SHARED / "data" / name for name in COLLECTIONS], charset=charset
         )
     result: dict[str, Any] = {
-        "benchmark": "adaptation",
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "all_hands": {h["id"]: len(h["rows"]) for h in find_hands(args.min_lines)},
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_before": [round(v, 2) for v in os.getloadavg()],
-        },  # fmt: skip
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "hands": [],
     }
     for hand in hands:
-        run_hand(hand, args, base_sources, result)
+        run_hand(hand, args, base_sources, result, run)
         result["summary"] = summarise(result, 50, args.min_score)
-        save(result, args.output)
+        run.save(result)
         plot(result, args.output.with_suffix(".png"))
     result["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    save(result, args.output)
-    print(result["summary"])
+    run.finish(result)
 
 
-def merge(paths: list[Path], output: Path, min_score: int) -> None:
+def merge(paths: list[Path], run: Run, min_score: int) -> None:
     """One result from runs made apart (e.g. side by side on other hands): hands concatenated,
     every run's command and config kept, the summary and plot recomputed."""
-    import json
-
     runs = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
     result = {
         **runs[0],
@@ -314,14 +300,13 @@ def merge(paths: list[Path], output: Path, min_score: int) -> None:
     result["config"] = {"minutes": runs[0]["config"]["minutes"],
                         "budget": runs[0]["config"]["budget"]}  # fmt: skip
     result["summary"] = summarise(result, 50, min_score)
-    save(result, output)
-    plot(result, output.with_suffix(".png"))
-    print(result["summary"])
+    for key in ("benchmark", "created", "seconds", "machine"):  # the merge's own, from `run`
+        result.pop(key, None)
+    run.finish(result)
+    plot(result, run.output.with_suffix(".png"))
 
 
 def json_charset(model_dir: Path) -> list[str]:
-    import json
-
     return json.loads((model_dir / "metadata.json").read_text(encoding="utf-8"))["charset"]
 
 

@@ -15,21 +15,18 @@ The JSON result is written to --output and is the last line of stdout.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from textrec_cli.fileio import write_json
+from common import SHARED, Run, argument_parser
 
-ROOT = Path(__file__).resolve().parents[1]
-PAGES = ROOT.parent / "shared" / "data" / "copiste" / "pages"
+PAGES = SHARED / "data" / "copiste" / "pages"
 MACHINES = (1, 10, 100)
 
 
@@ -90,18 +87,14 @@ def projection(rate_per_machine: float, workers: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser("archive_read", __doc__)
     parser.add_argument("--pages", type=int, default=100)
-    parser.add_argument("--note", default="", help="what else ran on the machine, for the JSON")
     parser.add_argument("--configs", default="local:1,local:2,ray:1,ray:2")
-    parser.add_argument(
-        "--output", type=Path, default=ROOT / "benchmarks/results/archive_read.json"
-    )
     args = parser.parse_args()
     pages = val_pages(PAGES)
     if not pages:
         raise SystemExit(f"no val pages under {PAGES}")
-    load_before = os.getloadavg()
+    run = Run("archive_read", args.output, args.note)
     results = []
     with tempfile.TemporaryDirectory(prefix="archive-read-bench-") as tmp:
         source = Path(tmp) / "pages"
@@ -111,7 +104,6 @@ def main() -> None:
             result = run_config(source, Path(tmp) / f"out-{engine}-{workers}", engine, int(workers))
             print(json.dumps(result), file=sys.stderr)
             results.append(result)
-    load_after = os.getloadavg()
     by = {(r["engine"], r["workers"]): r for r in results}
     overhead = {}
     for workers in (1, 2):
@@ -127,7 +119,6 @@ def main() -> None:
             }
     best = max(results, key=lambda r: r["pages_per_second_steady"] or 0)
     report = {
-        "benchmark": "archive_read",
         "pages": args.pages,
         "distinct_pages": len(pages),
         "source": "../shared/data/copiste/pages val split, repeated (symlinks, distinct names)",
@@ -135,18 +126,9 @@ def main() -> None:
         "ray_overhead": overhead,
         "projection_1m_pages": projection(best["pages_per_second_steady"], best["workers"]),
         "best_config": f"{best['engine']}:{best['workers']}",
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "niceness": os.nice(0),
-            "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in load_after],
-            "note": args.note,
-        },  # fmt: skip
         "litert_threads": int(os.environ.get("TEXTREC_LITERT_THREADS", "1")),
     }
-    write_json(args.output, report)
-    print(json.dumps(report))
+    run.finish(report)
 
 
 if __name__ == "__main__":

@@ -25,10 +25,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import platform
 import random
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -43,14 +40,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import psutil
+from common import SHARED, Run, argument_parser, bundled_export_dirs, free_port, rss_mb
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from textrec_cli.fileio import write_json
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data" / "copiste"
+COPISTE = SHARED / "data" / "copiste"
 HOSTILE_KINDS = (
     "wide_20000x1_line",
     "wide_5000x1_auto",
@@ -111,29 +106,29 @@ def _scan_bomb(scans: int) -> bytes:
 
 
 def _labels(split: str) -> list[str]:
-    rows = (SHARED / "labels.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    rows = (COPISTE / "labels.tsv").read_text(encoding="utf-8").splitlines()[1:]
     return [r.split("\t")[0] for r in rows if r.split("\t")[2] == split]
 
 
 def build_requests(n_valid: int, n_hostile: int, page_share: float, seed: int) -> tuple[list, list]:
     """(valid, hostile) requests; hostile ones cycle through HOSTILE_KINDS in equal shares."""
-    if not (SHARED / "labels.tsv").is_file():
-        raise SystemExit(f"real lines are missing: expected {SHARED}/labels.tsv")
+    if not (COPISTE / "labels.tsv").is_file():
+        raise SystemExit(f"real lines are missing: expected {COPISTE}/labels.tsv")
     rng = random.Random(seed)
     lines = rng.sample(_labels("val"), n_valid)
-    pages_tsv = (SHARED / "pages" / "pages.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    pages_tsv = (COPISTE / "pages" / "pages.tsv").read_text(encoding="utf-8").splitlines()[1:]
     pages = [r.split("\t")[0] for r in pages_tsv if r.split("\t")[3] == "val"]
     n_pages = round(n_valid * page_share)
     valid = [
-        Request("page", True, (SHARED / "pages" / pages[i % len(pages)]).read_bytes(),
+        Request("page", True, (COPISTE / "pages" / pages[i % len(pages)]).read_bytes(),
                 "image/jpeg", "page")
         for i in range(n_pages)
     ]  # fmt: skip
     valid += [
-        Request("line", True, (SHARED / name).read_bytes(), "image/png", "line")
+        Request("line", True, (COPISTE / name).read_bytes(), "image/png", "line")
         for name in lines[: n_valid - n_pages]
     ]
-    real = Image.open(SHARED / lines[0]).convert("L")
+    real = Image.open(COPISTE / lines[0]).convert("L")
     noise = np.random.default_rng(seed)
     line_png, line_jpeg = _png(real), io.BytesIO()
     real.save(line_jpeg, format="JPEG", quality=85)
@@ -194,21 +189,6 @@ def send(base: str, request: Request, timeout: float) -> Outcome:
     return Outcome(request.kind, request.valid, status, time.perf_counter() - start)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _model_dirs() -> list[str]:
-    """The bundled models' LiteRT exports (made once into the cache; TensorFlow only there)."""
-    code = "from textrec_cli.serving.export import bundled_exports as b; print(*b(), sep='\\n')"
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=600
-    )
-    return done.stdout.split()
-
-
 def _wait_ready(base: str, server: subprocess.Popen, timeout: float = 120) -> float:
     start = time.monotonic()
     while time.monotonic() - start < timeout:
@@ -221,16 +201,6 @@ def _wait_ready(base: str, server: subprocess.Popen, timeout: float = 120) -> fl
             pass
         time.sleep(0.25)
     raise SystemExit(f"textrec serve not ready within {timeout:g} s")
-
-
-def _rss_mb(pid: int) -> dict[str, float]:
-    """Resident and peak resident (VmHWM) memory of the server, from /proc."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = round(int(value.split()[0]) / 1024, 1)
-    return {"rss_mb": fields.get("VmRSS", 0.0), "peak_rss_mb": fields.get("VmHWM", 0.0)}
 
 
 def _percentile_ms(seconds: list[float], q: float) -> float | None:
@@ -250,18 +220,18 @@ def _latency(outcomes: list[Outcome]) -> dict:
 
 
 def run(args: argparse.Namespace) -> dict:
+    """Start the server, send the bursts, and report (the machine block is added by Run)."""
     valid, hostile = build_requests(args.valid, args.hostile, args.page_share, args.seed)
     plan = bursts(valid, hostile, args.burst, args.seed)
     workdir = Path(tempfile.mkdtemp(prefix="textrec-attack-"))
     store = workdir / "predictions.sqlite"
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     command = [
-        sys.executable, "-m", "textrec_cli", "serve", *_model_dirs(), "--host", "127.0.0.1",
+        sys.executable, "-m", "textrec_cli", "serve", *bundled_export_dirs(), "--host", "127.0.0.1",
         "--port", str(port), "--store", str(store), "--check-interval", "0",
     ]  # fmt: skip
     log_path = workdir / "server.log"
-    load_before = [round(x, 2) for x in os.getloadavg()]
     with log_path.open("w") as log:
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
     outcomes: list[Outcome] = []
@@ -269,7 +239,7 @@ def run(args: argparse.Namespace) -> dict:
     try:
         startup_s = _wait_ready(base, server)
         warm = [send(base, request, args.timeout) for request in valid[:3]]  # model warm-up
-        rss_before = _rss_mb(server.pid)
+        rss_before = rss_mb(server.pid)
         started = time.monotonic()
         with ThreadPoolExecutor(args.threads) as pool:
             for burst in plan:
@@ -278,7 +248,7 @@ def run(args: argparse.Namespace) -> dict:
                     break
                 outcomes += pool.map(lambda r: send(base, r, args.timeout), burst)
         run_s = time.monotonic() - started
-        rss_after = _rss_mb(server.pid)
+        rss_after = rss_mb(server.pid)
         cpu_s = sum(psutil.Process(server.pid).cpu_times()[:2])
     finally:
         server.terminate()
@@ -312,7 +282,6 @@ def run(args: argparse.Namespace) -> dict:
     valid_pages = _latency([o for o in valid_out if o.kind == "page"])
     log_text = log_path.read_text(errors="replace")
     return {
-        "benchmark": "attack_load",
         "server": "textrec serve (bundled LiteRT exports, SQLite store, images kept)",
         "requests": {
             "valid": len(valid_out),
@@ -353,13 +322,6 @@ def run(args: argparse.Namespace) -> dict:
             "rss_under_1gb": rss_after["peak_rss_mb"] < 1024,
             "one_row_per_answer": rows == answered,
         },
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "load_average_before": load_before,
-            "load_average_after": [round(x, 2) for x in os.getloadavg()],
-            "note": args.note,
-        },
-        "python": platform.python_version(),
     }
 
 
@@ -383,7 +345,7 @@ def table(result: dict) -> Table:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser("attack_load", __doc__)
     parser.add_argument("--valid", type=int, default=200, help="valid requests")
     parser.add_argument("--hostile", type=int, default=200, help="hostile requests")
     parser.add_argument("--page-share", type=float, default=0.1, help="valid ones that are pages")
@@ -392,13 +354,11 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=30.0, help="per-request timeout (s)")
     parser.add_argument("--deadline", type=float, default=240.0, help="no new burst after (s)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--note", default="", help="context for the numbers (other load, ...)")
-    parser.add_argument("--output", default=str(ROOT / "benchmarks/results/attack_load.json"))
     args = parser.parse_args()
-    result = run(args)
-    write_json(args.output, result)
+    bench = Run("attack_load", args.output, args.note)
+    result = bench.save(run(args))
     Console(stderr=True).print(table(result))
-    print(json.dumps(result))
+    print(json.dumps(result, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -7,26 +7,21 @@ exported models, and the first API Gateway v2 event with a line image. The proce
 from the export cache (made with TensorFlow in a separate process, not timed).
 
     python benchmarks/lambda_cold_start.py --runs 3
+    python benchmarks/lambda_cold_start.py --runs 1 --output /tmp/lambda_cold_start.json
 
 The JSON result is written to --output and is the last line of stdout.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
 import sys
-import time
-from pathlib import Path
 
-from textrec_cli.fileio import write_json
-
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, Run, argument_parser, bundled_export_dirs, time_each
 
 CHILD = r"""
 import time
@@ -51,39 +46,33 @@ print(json.dumps({"import_s": t1 - t0, "load_models_s": t2 - t1, "first_predicti
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser("lambda_cold_start", __doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--models", nargs="*", help="export folders (default: bundled, cached)")
-    parser.add_argument("--output", default=str(ROOT / "benchmarks/results/lambda_cold_start.json"))
     args = parser.parse_args()
-    models = args.models
-    if not models:
-        code = "from textrec_cli.serving.export import bundled_exports as b; print(*b(), sep='\\n')"
-        done = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True
-        )
-        models = done.stdout.split()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    run = Run("lambda_cold_start", args.output, args.note)
+    models = args.models or bundled_export_dirs()
     env = {**os.environ, "TEXTREC_SERVE_MODELS": os.pathsep.join(models),
            "TEXTREC_LITERT_THREADS": "1"}  # fmt: skip
     image = str(ROOT / "docs/examples/line_ms.png")
-    runs = []
-    for _ in range(args.runs):
-        start = time.perf_counter()
-        done = subprocess.run(
+    children, walls = time_each(
+        lambda _: subprocess.run(
             [sys.executable, "-c", CHILD, image], env=env, capture_output=True, text=True
-        )
-        wall = time.perf_counter() - start
+        ),
+        range(args.runs),
+    )
+    runs = []
+    for done, wall in zip(children, walls, strict=True):
         if done.returncode != 0:
             raise SystemExit(done.stderr)
-        run = json.loads(done.stdout.strip().splitlines()[-1])
-        run["process_wall_s"] = wall
-        runs.append(run)
+        runs.append({**json.loads(done.stdout.strip().splitlines()[-1]), "process_wall_s": wall})
     keys = ("import_s", "load_models_s", "first_prediction_s", "process_wall_s", "peak_rss_mb")
     median = {k: round(statistics.median(r[k] for r in runs), 3) for k in keys}
     totals = [r["import_s"] + r["load_models_s"] + r["first_prediction_s"] for r in runs]
     median["cold_start_s"] = round(statistics.median(totals), 3)
-    result = {
-        "benchmark": "lambda_cold_start",
+    run.finish({
         "what": "fresh process: import handler + load char and line LiteRT models + first "
         "prediction (API Gateway v2 event, line image)",
         "runs": args.runs,
@@ -93,13 +82,8 @@ def main() -> None:
         ],  # fmt: skip
         "tensorflow_imported": any(r["heavy_modules"] for r in runs),
         "models": models,
-        "cpu_count": os.cpu_count(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
         "this_process_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    }
-    write_json(args.output, result)
-    print(json.dumps(result))
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -3,31 +3,34 @@
 Rows are `--row NAME=SPEC[+lm][@beamK]` (repeatable; any `--row` replaces the default list):
 SPEC is whatever `textrec_cli.inference.recognizer.load_reader` takes (a model folder, or
 `ensemble:A,B` with folders or bundled model names), or a bundled model name (`line_tcn`);
-`+lm` decodes with the bundled character LM (settings.BUNDLED_LM, its tuned lm_weight from
-lm.json, beam_size_token 16, beam K with `@beamK` else 16); `@beamK` alone sets
+`+lm` decodes with the bundled character LM (settings.BUNDLED_LM, with lm.json's tuned
+lm_weight and shipped beam; `+lm@beamK`: beam and tokens per frame K); `@beamK` alone sets
 `reader.beam_width = K`. `--row tesseract` is Tesseract 5 as a reference. Default rows whose
 models are missing are skipped with a warning; a missing model in an explicit `--row` is an error.
 
 Datasets: `synthetic_test` (synthetic handwriting, held-out fonts, 500 lines), `copiste_val` and
 `htr_united_val` (the real `val` lines under ../shared/data), all stemmed at height 40 by
 `line_pairs`; `--limit` caps each. Scoring: corpus CER/WER after `normalize_text` on references
-and hypotheses (as benchmarks/line_accuracy.py). Tesseract (`--psm 7`, eng+fra) reads the
-original image files of the real sets and the synthetic stems written as dark-on-light PNGs with a
-white margin (line_accuracy's helpers), one `tesseract` process per line.
+and hypotheses. Tesseract (`--psm 7`, eng+fra) reads the original image files of the real sets
+(checked to be the same lines, in the same order, as `line_pairs` gives) and the synthetic stems
+written as dark-on-light PNGs with a white margin, one `tesseract` process per line.
 
 Timing is on the copiste_val lines only: width-sorted padded batches of --batch lines (padded to
 a multiple of 64 px, as `LineReader.read_stems` does), one untimed warm-up pass, then each
-`decode_batch(x)` call is timed (forward + greedy/beam/LM decoding; batch assembly excluded);
-ms/line = batch time / lines in it, p50/p95 over batches. Plain CTC model rows (no LM, no beam)
-are also exported to LiteRT and timed in the serving runtime (`LineRuntime.read_stems` on the
-same batches, greedy). Tesseract: wall time of each per-line call, p50/p95 over lines.
-`meets_budget`: the LiteRT p50 (else Keras) is at most --budget-ms. Other jobs skew timings:
-the CPU count and load average go into the JSON.
+`decode_batch(x)` call is timed (forward + greedy/beam/LM decoding; batch assembly excluded;
+`common.time_each`); ms/line = batch time / lines in it, p50/p95 over batches. Plain CTC model
+rows (no LM, no beam) are also exported to LiteRT and timed in the serving runtime
+(`LineRuntime.read_stems` on the same batches, greedy). Tesseract: wall time of each per-line
+call, p50/p95 over lines. `meets_budget`: the LiteRT p50 (else Keras) is at most --budget-ms.
+Other jobs skew timings: the machine block records the load average before and after.
 
 Run from the repository root. A full run of the CTC and Tesseract rows takes about 20 minutes on
 2 busy cores (Tesseract ~8 of them); attention rows (beam search, n-best rescoring) add more.
+This is the one line-model benchmark: it replaced line_accuracy.py (greedy/beam vs Tesseract:
+`--row NAME=line_tcn@beam16 --row tesseract`) and line_latency.py (Keras vs LiteRT ms/line).
+What an untrained architecture costs to train and run is line_throughput.py's question.
 
-    python benchmarks/line_models.py --output benchmarks/results/line_models.json
+    python benchmarks/line_models.py                     # -> benchmarks/results/line_models.json
     python benchmarks/line_models.py --row tcn=line_tcn --row tcn_lm=line_tcn+lm --limit 100 \\
         --output /tmp/line_models.json
 
@@ -38,13 +41,9 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import logging
 import os
-import platform
 import re
-import shlex
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -53,39 +52,34 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TEXTREC_LITERT_THREADS", str(os.cpu_count() or 1))  # batched: all cores
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing warnings: warm-up covers them
 
 import numpy as np  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from textrec_cli import settings  # noqa: E402
-from textrec_cli.data.charsets import normalize_text  # noqa: E402
-from textrec_cli.errors import TextrecError  # noqa: E402
-from textrec_cli.evaluation.line_eval import line_pairs  # noqa: E402
-from textrec_cli.evaluation.text_metrics import cer, wer  # noqa: E402
-from textrec_cli.fileio import write_json  # noqa: E402
-from textrec_cli.progress import progress_bar, stderr_console  # noqa: E402
-from textrec_cli.stems.line import padded_batches  # noqa: E402
-
-# benchmarks/ is a script folder, not a package: its sibling scripts are imported by name.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import LINE_HEIGHT, SHARED, Run, argument_parser, latency, time_each  # noqa: E402
 from engines import (  # noqa: E402
     tesseract_available,
     tesseract_languages,
     tesseract_read_lines,
     tesseract_version,
 )
-from line_accuracy import (  # noqa: E402
-    TESSERACT_PSM,
-    check_same_lines,
-    real_line_files,
-    write_stems,
-)
-from line_latency import litert_reader  # noqa: E402  (sets TEXTREC_LITERT_THREADS = cores)
+from PIL import Image, ImageOps  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
 
-HEIGHT = 40
+from textrec_cli import settings  # noqa: E402
+from textrec_cli.data.charsets import LINE_CHARSET, normalize_text, unknown_chars  # noqa: E402
+from textrec_cli.data.real_lines import read_labels  # noqa: E402
+from textrec_cli.errors import InputError, TextrecError  # noqa: E402
+from textrec_cli.evaluation.line_eval import line_pairs  # noqa: E402
+from textrec_cli.evaluation.text_metrics import cer, wer  # noqa: E402
+from textrec_cli.inference.ensemble import PREFIXES as ENSEMBLE_PREFIXES  # noqa: E402
+from textrec_cli.progress import progress_bar, stderr_console  # noqa: E402
+from textrec_cli.stems.line import padded_batches  # noqa: E402
+
 SYNTHETIC_LINES = 500
+TESSERACT_PSM = 7  # one text line per image
+TESSERACT_MARGIN = 10  # px of white around synthetic stems: Tesseract misreads ink at the edge
 TIMED_DATASET = "copiste_val"
 REAL_VAL = ("copiste_val", "htr_united_val")
 TESSERACT = "tesseract"
@@ -148,9 +142,6 @@ def model_dir(name: str) -> Path:
     return bundled if not path.exists() and bundled.is_dir() else path
 
 
-from textrec_cli.inference.ensemble import PREFIXES as ENSEMBLE_PREFIXES  # noqa: E402
-
-
 def missing(row: RowSpec) -> str | None:
     """Why the row cannot run (a model folder without model.keras, no tesseract), or None."""
     if row.tesseract:
@@ -188,10 +179,66 @@ def lm_settings(override: float | None) -> dict[str, Any]:
     }
 
 
+def real_line_files(folder: Path, split: str) -> list[tuple[Path, str]]:
+    """(original image path, normalised reference) of `split`, filtered and ordered as
+    `real_lines.load` does: empty texts and texts with characters outside LINE_CHARSET are
+    skipped (unreadable images are handled by `check_same_lines`)."""
+    charset = set(LINE_CHARSET)
+    pairs = []
+    for row in read_labels(folder):
+        text = normalize_text(row["text"])
+        if not text or unknown_chars(text, charset):
+            continue
+        if (row.get("split") or "train").strip() == split:
+            pairs.append((folder / row["file"], text))
+    return pairs
+
+
+def check_same_lines(files: list[tuple[Path, str]], texts: list[str], name: str) -> list[Path]:
+    """The files that match line_pairs' texts one to one, or a loud error if they do not:
+    Tesseract reads the files, textrec the stems, and both must read the same lines."""
+    if len(files) != len(texts):
+        # real_lines also drops images it cannot read: replicate that before giving up.
+        from textrec_cli.inference.image_io import load_image
+
+        readable = []
+        for path, text in files:
+            try:
+                load_image(path)
+            except InputError:
+                continue
+            readable.append((path, text))
+        files = readable
+    if len(files) != len(texts):
+        raise TextrecError(
+            f"{name}: labels.tsv gives {len(files)} usable lines but line_pairs gave "
+            f"{len(texts)}; Tesseract and textrec would not read the same lines"
+        )
+    mismatch = [
+        i for i, ((_, ref), text) in enumerate(zip(files, texts, strict=True)) if ref != text
+    ]
+    if mismatch:
+        raise TextrecError(
+            f"{name}: {len(mismatch)} references differ from line_pairs' (first at line "
+            f"{mismatch[0]}: {files[mismatch[0]][1]!r} vs {texts[mismatch[0]]!r})"
+        )
+    return [path for path, _ in files]
+
+
+def write_stems(stems: list[np.ndarray], folder: Path) -> list[Path]:
+    """Stems as dark-on-light PNGs with a white margin, the input Tesseract expects."""
+    paths = []
+    for i, stem in enumerate(stems):
+        image = ImageOps.expand(Image.fromarray(255 - stem), TESSERACT_MARGIN, fill=255)
+        paths.append(folder / f"{i:05d}.png")
+        image.save(paths[-1])
+    return paths
+
+
 def load_datasets(args: argparse.Namespace) -> dict[str, Dataset]:
     synthetic = min(args.synthetic_lines, args.limit or args.synthetic_lines)
     stems, refs = line_pairs(
-        "synthetic_handwriting", "test", args.data_dir, HEIGHT, fonts_dir=args.fonts_dir,
+        "synthetic_handwriting", "test", args.data_dir, LINE_HEIGHT, fonts_dir=args.fonts_dir,
         limit=synthetic,
     )  # fmt: skip
     sets = {
@@ -204,7 +251,7 @@ def load_datasets(args: argparse.Namespace) -> dict[str, Dataset]:
     }
     for name, folder_name in (("copiste_val", "copiste"), ("htr_united_val", "htr_united")):
         folder = args.shared / "data" / folder_name
-        stems, refs = line_pairs("real_lines", "val", args.data_dir, HEIGHT, [folder])
+        stems, refs = line_pairs("real_lines", "val", args.data_dir, LINE_HEIGHT, [folder])
         # The full split is needed to pair it with the original files; both are cut after.
         files = check_same_lines(real_line_files(folder, "val"), refs, name)
         cut = args.limit or len(refs)
@@ -220,14 +267,12 @@ def scores(refs: list[str], hyps: list[str]) -> dict[str, Any]:
     return {"cer": round(cer(refs, hyps), 4), "wer": round(wer(refs, hyps), 4), "lines": len(refs)}
 
 
-def percentiles(ms: list[float], runtime: str, unit: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "runtime": runtime,
-        "p50": round(float(np.percentile(ms, 50)), 2),
-        "p95": round(float(np.percentile(ms, 95)), 2),
-        "over": f"{len(ms)} {unit} of {TIMED_DATASET}",
-        **extra,
-    }
+def timed_stats(
+    seconds: list[float], items: list[int] | int, runtime: str, unit: str, **extra: Any
+) -> dict[str, Any]:
+    """ms/line p50/p95 of the timed calls, with what was timed."""
+    over = f"{len(seconds)} {unit} of {TIMED_DATASET}"
+    return {"runtime": runtime, "over": over, **latency(seconds, items), **extra}
 
 
 def run_batches(
@@ -236,18 +281,24 @@ def run_batches(
     batch: int,
     width_step: int,
     advance: Callable[[int], None],
-) -> tuple[list[str], list[float]]:
-    """Hypotheses in input order, and ms/line of each `decode(indices, x)` call."""
+) -> tuple[list[str], list[float], list[int]]:
+    """Hypotheses in input order, and the seconds and lines of each `decode(indices, x)` call."""
+    batches = list(padded_batches(stems, batch, width_step))  # assembled before any timing
+    results, seconds = time_each(lambda b: decode(*b), batches, advance)
     hyps = [""] * len(stems)
-    per_line_ms = []
-    for chunk, x in padded_batches(stems, batch, width_step):
-        started = time.perf_counter()
-        results = decode(chunk, x)
-        per_line_ms.append(1000 * (time.perf_counter() - started) / len(chunk))
-        for i, (text, _) in zip(chunk, results, strict=True):
+    for (chunk, _), decoded in zip(batches, results, strict=True):
+        for i, (text, _) in zip(chunk, decoded, strict=True):
             hyps[i] = text
-        advance(1)
-    return hyps, per_line_ms
+    return hyps, seconds, [len(chunk) for chunk, _ in batches]
+
+
+def litert_reader(saved: Any, workdir: Path) -> Callable[..., list[tuple[str, float]]]:
+    """Export a saved model to LiteRT and read through the serving runtime (no TensorFlow on
+    that path, as the REST API and the Lambda function read)."""
+    from textrec_cli.serving.export import export_model
+    from textrec_cli.serving.runtime import load_exported
+
+    return load_exported(export_model(saved.path, workdir / saved.metadata["model"])).read_stems
 
 
 def build_reader(row: RowSpec, lm: dict[str, Any] | None, batch: int) -> tuple[Any, str]:
@@ -262,8 +313,8 @@ def build_reader(row: RowSpec, lm: dict[str, Any] | None, batch: int) -> tuple[A
     reader = load_reader(spec, lm=False)
     if not isinstance(reader, LineReader):
         raise TextrecError(f"{row.model} is not a line model")
-    if reader.height != HEIGHT:
-        raise TextrecError(f"{row.model} reads lines {reader.height} px high, not {HEIGHT}")
+    if reader.height != LINE_HEIGHT:
+        raise TextrecError(f"{row.model} reads lines {reader.height} px high, not {LINE_HEIGHT}")
     reader.batch_size = batch
     ensemble = isinstance(reader, EnsembleReader)
     members = reader.members if ensemble else [reader]
@@ -330,11 +381,13 @@ def measure_model(
         for name, dataset in data.items():
             if name == TIMED_DATASET:  # warm-up: every batch shape traced/compiled once
                 run_batches(keras_decode, timed, args.batch, WIDTH_STEP, advance)
-            hyps, ms = run_batches(keras_decode, dataset.stems, args.batch, WIDTH_STEP, advance)
+            hyps, seconds, lines = run_batches(
+                keras_decode, dataset.stems, args.batch, WIDTH_STEP, advance
+            )
             result["datasets"][name] = scores(dataset.refs, hyps)
             if name == TIMED_DATASET:
-                result["ms_per_line_keras"] = percentiles(
-                    ms, "keras", "batches", what="LineReader.decode_batch(x)"
+                result["ms_per_line_keras"] = timed_stats(
+                    seconds, lines, "keras", "batches", what="LineReader.decode_batch(x)"
                 )
         result["ms_per_line_litert"] = None
         if plain_ctc:
@@ -352,7 +405,7 @@ def measure_model(
                         runtime.lm = reader.lm  # the same decoder settings as the Keras row
                     read = runtime.read_stems
                 else:
-                    read = litert_reader(reader.saved, args.batch, workdir)
+                    read = litert_reader(reader.saved, workdir)
             except TextrecError as exc:  # a model the converter refuses: Keras timing only
                 result["litert_note"] = f"LiteRT export failed: {exc}"
             else:
@@ -363,17 +416,21 @@ def measure_model(
                     return read([timed[i] for i in chunk], args.batch)
 
                 run_batches(litert_decode, timed, args.batch, WIDTH_STEP, advance)  # warm-up
-                hyps, ms = run_batches(litert_decode, timed, args.batch, WIDTH_STEP, advance)
-                result["ms_per_line_litert"] = percentiles(
-                    ms, "litert", "batches",
+                hyps, seconds, lines = run_batches(
+                    litert_decode, timed, args.batch, WIDTH_STEP, advance
+                )
+                result["ms_per_line_litert"] = timed_stats(
+                    seconds, lines, "litert", "batches",
                     what=f"LineRuntime.read_stems, {'LM beam' if row.lm else 'greedy'}, {graphs}",
                     cer=scores(data[TIMED_DATASET].refs, hyps)["cer"],
                 )  # fmt: skip
-        else:
+        elif any(m.attention for m in members) or ensemble:
             result["litert_note"] = (
                 "LiteRT serving runs CTC graphs only (attention decoders and n-best rescoring "
                 "are Keras-only)"
             )
+        else:
+            result["litert_note"] = "LiteRT serving decodes greedily or with the LM, not @beamK"
     return result
 
 
@@ -392,16 +449,14 @@ def measure_tesseract(row: RowSpec, data: dict[str, Dataset], lang: str) -> dict
             folder.mkdir()
             paths = dataset.files or write_stems(dataset.stems, folder)
             tesseract_read_lines(paths[:1], lang, TESSERACT_PSM, workers=1)  # warm-up: disk cache
-            hyps, ms = [], []
-            for path in paths:
-                started = time.perf_counter()
-                hyps += tesseract_read_lines([path], lang, TESSERACT_PSM, workers=1)
-                ms.append(1000 * (time.perf_counter() - started))
-                advance(1)
+            hyps, seconds = time_each(
+                lambda path: tesseract_read_lines([path], lang, TESSERACT_PSM, workers=1)[0],
+                paths, advance,
+            )  # fmt: skip
             result["datasets"][name] = scores(dataset.refs, hyps)
             if name == TIMED_DATASET:
-                result["ms_per_line_tesseract"] = percentiles(
-                    ms, "tesseract", "lines", what="one tesseract process per line image"
+                result["ms_per_line_tesseract"] = timed_stats(
+                    seconds, 1, "tesseract", "lines", what="one tesseract process per line image"
                 )
     return result
 
@@ -416,8 +471,8 @@ def summarise(row: dict[str, Any], budget: float) -> None:
         or row.get("ms_per_line_keras")
     )
     row["budget_runtime"] = timing["runtime"]
-    row["ms_per_line_p50"] = timing["p50"]
-    row["meets_budget"] = timing["p50"] <= budget
+    row["ms_per_line_p50"] = timing["p50_ms"]
+    row["meets_budget"] = timing["p50_ms"] <= budget
 
 
 def best(rows: list[dict[str, Any]], within_budget: bool) -> dict[str, Any] | None:
@@ -441,7 +496,7 @@ def print_table(rows: list[dict[str, Any]], datasets: Sequence[str], budget: flo
         table.add_column(column, justify="left" if column == "row" else "right")
 
     def ms(timing: dict[str, Any] | None) -> str:
-        return "-" if timing is None else f"{timing['p50']:.1f} / {timing['p95']:.1f}"
+        return "-" if timing is None else f"{timing['p50_ms']:.1f} / {timing['p95_ms']:.1f}"
 
     for row in rows:
         keras = row.get("ms_per_line_keras") or row.get("ms_per_line_tesseract")
@@ -455,7 +510,7 @@ def print_table(rows: list[dict[str, Any]], datasets: Sequence[str], budget: flo
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser("line_models", __doc__)
     parser.add_argument(
         "--row", action="append", default=[], metavar="NAME=SPEC[+lm][@beamK]",
         help="a row (repeatable; replaces the defaults: " + " ".join(DEFAULT_ROWS) + ")",
@@ -464,16 +519,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--synthetic-lines", type=int, default=SYNTHETIC_LINES)
     parser.add_argument("--data-dir", type=Path, default=settings.data_dir())
     parser.add_argument("--fonts-dir", type=Path, default=settings.fonts_dir())
-    parser.add_argument("--shared", type=Path, default=Path("../shared"))
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--shared", type=Path, default=SHARED)
+    parser.add_argument("--batch", type=int, default=32, help="lines per batch (as LineReader)")
     parser.add_argument("--budget-ms", type=float, default=10.0, help="p50 ms/line budget")
     parser.add_argument(
         "--lm-weight", type=float, default=None,
         help="override lm.json's tuned lm_weight (development only; recorded in the JSON)",
     )  # fmt: skip
     parser.add_argument("--tesseract-lang", default="auto", help='"auto" = eng+fra if installed')
-    parser.add_argument("--output", type=Path, default=Path("benchmarks/results/line_models.json"))
     args = parser.parse_args(argv)
+    run = Run("line_models", args.output, args.note)
 
     explicit = bool(args.row)
     rows_wanted, skipped = [], []
@@ -493,8 +548,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if lang == "auto":
         lang = "eng+fra" if {"eng", "fra"} <= tesseract_languages() else "eng"
 
-    load_before = os.getloadavg()
-    started = time.time()
     data = load_datasets(args)
     stderr_console.print(
         "datasets: " + ", ".join(f"{name} {len(d.refs)}" for name, d in data.items()),
@@ -527,19 +580,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             rows.append(result)
 
     result = {
-        "benchmark": "line_models",
-        "command": shlex.join(["python", *sys.argv]),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "seconds": round(time.time() - started, 1),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "machine": platform.machine(),
-            "python": platform.python_version(),
-            "litert_threads": int(os.environ["TEXTREC_LITERT_THREADS"]),
-            "load_average_before": [round(v, 2) for v in load_before],
-            "load_average_after": [round(v, 2) for v in os.getloadavg()],
-        },
         "datasets": {
             name: {
                 "lines": len(d.refs),
@@ -553,7 +593,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             for name, d in data.items()
         },
         "settings": {
-            "height": HEIGHT,
+            "height": LINE_HEIGHT,
             "batch": args.batch,
             "limit": args.limit,
             "budget_ms_per_line_p50": args.budget_ms,
@@ -579,9 +619,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "best_overall": best(rows, within_budget=False),
         "best_note": "lowest mean_real_val_cer; tesseract (a reference) is never picked",
     }
-    write_json(args.output, result)
     print_table(rows, list(data), args.budget_ms)
-    print(json.dumps(result))
+    result = run.finish(result, litert_threads=int(os.environ["TEXTREC_LITERT_THREADS"]))
     if failed:  # the JSON is written; the exit status still says a row broke
         raise SystemExit("some rows failed: see skipped_rows")
     return result

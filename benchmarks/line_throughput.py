@@ -10,34 +10,30 @@ included. Timings are wall-clock; the JSON records the CPU count and load averag
 jobs may be running.
 
     python benchmarks/line_throughput.py                  # all line models + bundled model
-    python benchmarks/line_throughput.py --steps 20 --output benchmarks/results/line_throughput.json
+    python benchmarks/line_throughput.py --steps 2 --infer-batches 2 --models line_tcn \\
+        --output /tmp/line_throughput.json                # a smoke run
 
 The JSON result is written to --output and is the last line of stdout; a table goes to stderr.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
-import time
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+from common import LINE_HEIGHT, Run, argument_parser, latency, time_each  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from textrec_cli import settings  # noqa: E402
 from textrec_cli.data.charsets import LINE_CHARSET  # noqa: E402
-from textrec_cli.fileio import write_json  # noqa: E402
 from textrec_cli.progress import stderr_console  # noqa: E402
 
 BATCH = 32
-HEIGHT = 40
 WIDTH = 768
 LABEL_LENGTH = 40
 WARMUP_STEPS = 2
@@ -48,21 +44,12 @@ def random_batch(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A batch like `line_batches` makes: uint8 images, labels (1-based) padded with PAD."""
     from textrec_cli.models.ctc import PAD
 
-    x = rng.integers(0, 256, (BATCH, HEIGHT, WIDTH, 1), dtype=np.uint8)
+    x = rng.integers(0, 256, (BATCH, LINE_HEIGHT, WIDTH, 1), dtype=np.uint8)
     lengths = rng.integers(LABEL_LENGTH - 8, LABEL_LENGTH + 9, BATCH)
     y = np.full((BATCH, int(lengths.max())), PAD, dtype=np.int32)
     for row, length in enumerate(lengths):
         y[row, :length] = rng.integers(1, len(LINE_CHARSET) + 1, length)
     return x, y
-
-
-def latency_stats(per_batch_seconds: list[float], batch: int) -> dict[str, float]:
-    per_line_ms = 1000 * np.asarray(per_batch_seconds) / batch
-    return {
-        "lines_per_second": round(batch * len(per_batch_seconds) / sum(per_batch_seconds), 1),
-        "p50_ms_per_line": round(float(np.percentile(per_line_ms, 50)), 2),
-        "p95_ms_per_line": round(float(np.percentile(per_line_ms, 95)), 2),
-    }
 
 
 def bench_architecture(name: str, steps: int, infer_batches: int, seed: int) -> dict[str, Any]:
@@ -73,22 +60,16 @@ def bench_architecture(name: str, steps: int, infer_batches: int, seed: int) -> 
 
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
-    model = build_model(name, (HEIGHT, None, 1), len(LINE_CHARSET))
+    model = build_model(name, (LINE_HEIGHT, None, 1), len(LINE_CHARSET))
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3, clipnorm=5.0), loss=ctc_loss)
     x, y = random_batch(rng)
     for _ in range(WARMUP_STEPS):
         model.train_on_batch(x, y)
-    started = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(x, y)
-    train_seconds = time.perf_counter() - started
+    _, step_seconds = time_each(lambda _: model.train_on_batch(x, y), range(steps))
+    train_seconds = sum(step_seconds)
 
     model(x, training=False)  # warm-up
-    per_batch = []
-    for _ in range(infer_batches):
-        started = time.perf_counter()
-        np.asarray(model(x, training=False))
-        per_batch.append(time.perf_counter() - started)
+    _, per_batch = time_each(lambda _: np.asarray(model(x, training=False)), range(infer_batches))
     return {
         "params": int(model.count_params()),
         "trainable_params": int(sum(int(np.prod(w.shape)) for w in model.trainable_weights)),
@@ -96,7 +77,7 @@ def bench_architecture(name: str, steps: int, infer_batches: int, seed: int) -> 
         "train_lines_per_second": round(BATCH * steps / train_seconds, 1),
         "train_ms_per_step": round(1000 * train_seconds / steps, 1),
         "train_steps": steps,
-        "inference": {**latency_stats(per_batch, BATCH), "batches": infer_batches},
+        "inference": latency(per_batch, BATCH),
     }
 
 
@@ -112,23 +93,20 @@ def bench_reader(model_path: Path, infer_batches: int, seed: int) -> dict[str, A
     widths = rng.integers(*STEM_WIDTHS, BATCH * infer_batches)
     stems = [rng.integers(0, 256, (reader.height, int(w)), dtype=np.uint8) for w in widths]
     reader.read_stems(stems[:BATCH])  # warm-up
-    per_batch = []
-    for start in range(0, len(stems), BATCH):
-        started = time.perf_counter()
-        reader.read_stems(stems[start : start + BATCH])
-        per_batch.append(time.perf_counter() - started)
+    batches = [stems[start : start + BATCH] for start in range(0, len(stems), BATCH)]
+    _, per_batch = time_each(reader.read_stems, batches)
     return {
         "model": reader.version,
         "path": str(model_path),
         "params": int(reader.saved.model.count_params()),
         "stem_widths": list(STEM_WIDTHS),
         "mean_stem_width": round(float(widths.mean()), 1),
-        "inference": {**latency_stats(per_batch, BATCH), "batches": infer_batches},
+        "inference": latency(per_batch, BATCH),
     }
 
 
 def print_table(result: dict[str, Any]) -> None:
-    table = Table(title=f"line throughput ({result['cpu_count']} CPUs, batch {BATCH})")
+    table = Table(title=f"line throughput ({os.cpu_count()} CPUs, batch {BATCH})")
     for column in ("model", "params", "train lines/s", "infer lines/s", "p50 ms", "p95 ms"):
         table.add_column(column, justify="left" if column == "model" else "right")
     rows = dict(result["architectures"])
@@ -140,9 +118,9 @@ def print_table(result: dict[str, Any]) -> None:
             name,
             f"{row['params']:,}",
             str(row.get("train_lines_per_second", "-")),
-            str(inference["lines_per_second"]),
-            str(inference["p50_ms_per_line"]),
-            str(inference["p95_ms_per_line"]),
+            str(inference["per_second"]),
+            str(inference["p50_ms"]),
+            str(inference["p95_ms"]),
         )
     # A wider console than a pipe's 80 columns, so test-set and engine names are not cut.
     Console(stderr=True, width=max(stderr_console.width, 110)).print(table)
@@ -151,7 +129,7 @@ def print_table(result: dict[str, Any]) -> None:
 def main() -> None:
     from textrec_cli.models import LINE_MODELS
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser("line_throughput", __doc__)
     parser.add_argument("--steps", type=int, default=10, help="timed training steps per model")
     parser.add_argument("--infer-batches", type=int, default=20, help="timed inference batches")
     parser.add_argument(
@@ -164,14 +142,11 @@ def main() -> None:
         help="saved line model timed through LineReader (default: bundled; skipped if absent)",
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--output", type=Path, default=Path("benchmarks/results/line_throughput.json")
-    )
     args = parser.parse_args()
     if args.steps < 1 or args.infer_batches < 1:
         parser.error("--steps and --infer-batches must be at least 1")
 
-    load_before = [round(v, 2) for v in os.getloadavg()]
+    run = Run("line_throughput", args.output, args.note)
     architectures = {}
     for name in args.models:
         stderr_console.print(f"timing [bold]{name}[/] …", highlight=False)
@@ -187,9 +162,8 @@ def main() -> None:
     import keras
 
     result = {
-        "benchmark": "line_throughput",
         "batch": BATCH,
-        "input_shape": [HEIGHT, WIDTH, 1],
+        "input_shape": [LINE_HEIGHT, WIDTH, 1],
         "label_length": LABEL_LENGTH,
         "warmup_steps": WARMUP_STEPS,
         "architectures": architectures,
@@ -197,17 +171,10 @@ def main() -> None:
         "reader_note": reader_note,
         "keras": keras.__version__,
         "backend": keras.backend.backend(),
-        "cpu_count": os.cpu_count(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "load_average": [round(v, 2) for v in os.getloadavg()],
-        "load_average_before": load_before,
-        "note": "wall-clock timings; other jobs may have been running (see load_average)",
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "timing": "wall-clock; other jobs may have been running (see machine: load averages)",
     }
     print_table(result)
-    write_json(args.output, result)
-    print(json.dumps(result))
+    run.finish(result)
 
 
 if __name__ == "__main__":

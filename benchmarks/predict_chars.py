@@ -3,25 +3,22 @@
 Measures two things side by side in one run: the model alone on preprocessed 28x28 stems, and the
 whole `predict` path for files (decode + stem + model), as `textrec predict a.png b.png …` runs it.
 
-    python benchmarks/predict_chars.py --count 2000 --output benchmarks/results/predict_chars.json
+    python benchmarks/predict_chars.py --count 2000     # -> benchmarks/results/predict_chars.json
+    python benchmarks/predict_chars.py --count 50 --repeats 1 --output /tmp/predict_chars.json
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+from common import Run, argument_parser, time_each  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from textrec_cli.fileio import write_json  # noqa: E402
 from textrec_cli.inference.image_io import load_image  # noqa: E402
 from textrec_cli.inference.predictor import load_predictor  # noqa: E402
 from textrec_cli.stems.char import char_stem  # noqa: E402
@@ -40,15 +37,15 @@ def _sample_images(count: int, rng: np.random.Generator) -> list[Image.Image]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser("predict_chars", __doc__)
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--output", type=Path, default=Path("benchmarks/results/predict_chars.json")
-    )
     args = parser.parse_args()
+    if args.count < 1 or args.repeats < 1:
+        parser.error("--count and --repeats must be at least 1")
 
+    run = Run("predict_chars", args.output, args.note)
     predictor = load_predictor(args.model)
     rng = np.random.default_rng(0)
     images = _sample_images(args.count, rng)
@@ -59,28 +56,19 @@ def main() -> None:
             image.save(files[-1])
         stems = np.stack([char_stem(image) for image in images])
         predictor.predict_arrays(stems[:256])  # warm-up: graph tracing is not throughput
-        model_only, end_to_end = [], []
-        for _ in range(args.repeats):
-            started = time.perf_counter()
-            predictor.predict_arrays(stems)
-            model_only.append(args.count / (time.perf_counter() - started))
-            started = time.perf_counter()
-            predictor.predict_images([(str(f), load_image(f)) for f in files])
-            end_to_end.append(args.count / (time.perf_counter() - started))
-    result = {
-        "benchmark": "predict_chars",
+        repeats = range(args.repeats)
+        _, model_only = time_each(lambda _: predictor.predict_arrays(stems), repeats)
+        _, end_to_end = time_each(
+            lambda _: predictor.predict_images([(str(f), load_image(f)) for f in files]), repeats
+        )
+    run.finish({
         "model": predictor.version,
         "batch": args.count,
-        "model_only_chars_per_second": round(float(np.median(model_only)), 1),
-        "end_to_end_chars_per_second": round(float(np.median(end_to_end)), 1),
+        # the median repeat's rate
+        "model_only_chars_per_second": round(args.count / float(np.median(model_only)), 1),
+        "end_to_end_chars_per_second": round(args.count / float(np.median(end_to_end)), 1),
         "repeats": args.repeats,
-        "cpu_count": os.cpu_count(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    write_json(args.output, result)
-    print(json.dumps(result))
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -11,18 +11,13 @@ The JSON result is written to --output and is the last line of stdout.
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 from importlib import metadata
 from pathlib import Path
 
+from common import ROOT, Run, argument_parser
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from textrec_cli.fileio import write_json
-
-ROOT = Path(__file__).resolve().parents[1]
 SETS = {
     "serving (requirements-serve.txt)": [
         line.strip()
@@ -67,10 +62,9 @@ def size_mb(name: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", default=str(ROOT / "benchmarks/results/serving_footprint.json"))
-    args = parser.parse_args()
-    result: dict = {"benchmark": "serving_footprint", "python": platform.python_version()}
+    args = argument_parser("serving_footprint", __doc__).parse_args()
+    run = Run("serving_footprint", args.output, args.note)
+    result: dict = {}
     for label, requirements in SETS.items():
         names = closure(requirements)
         sizes = {n: round(size_mb(n), 1) for n in sorted(names)}
@@ -79,8 +73,7 @@ def main() -> None:
             "installed_mb": round(sum(sizes.values()), 1),
             "largest": dict(sorted(sizes.items(), key=lambda kv: -kv[1])[:6]),
         }
-    write_json(args.output, result)
-    print(json.dumps(result))
+    run.finish(result)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,8 @@ Writes benchmarks/results/time_to_accuracy.json and .png (val CER vs CPU minutes
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -27,11 +25,11 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from common import ROOT, Run, argument_parser  # noqa: E402
+from train_throughput import LINES, baseline_worktree, train_command  # noqa: E402
+
 from textrec_cli.fileio import atomic_path, write_json  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-LINES = [str(SHARED / "data" / "copiste"), str(SHARED / "data" / "htr_united")]
 TICKS = os.sysconf("SC_CLK_TCK")
 VAL_LINE = re.compile(r"^(?:epoch|step) ([\d,]+): loss ([\d.]+) (.*)$")
 
@@ -43,8 +41,6 @@ def cpu_seconds(pid: int) -> float:
 
 
 def run_recipe(recipe: str, minutes: float, data_dir: Path, baseline: Path) -> dict[str, Any]:
-    from train_throughput import train_command
-
     run_dir = Path(tempfile.mkdtemp(prefix=f"tta-{recipe}-")) / "run"
     common = ["--time-budget", str(minutes * 60), "--seed", "0", "--patience", "100000"]
     common += ["--steps-per-epoch", "50", "--val-lines", "200"]
@@ -181,38 +177,30 @@ def summarize(result: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser("time_to_accuracy", __doc__)
     parser.add_argument("--minutes", type=float, default=12.0)
     parser.add_argument("--baseline-ref", default="cf471bb")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
-    parser.add_argument(
-        "--output", type=Path, default=ROOT / "benchmarks/results/time_to_accuracy.json"
-    )
     parser.add_argument(
         "--resummarize",
         action="store_true",
         help="recompute the summary and plot of the run saved in --output (no training)",
     )
     args = parser.parse_args()
-    if args.resummarize:
+    if args.resummarize:  # the measuring run's header and machine block stay as they were
         result = json.loads(args.output.read_text())
         summarize(result)
         write_json(args.output, result)
         plot(result, args.output.with_suffix(".png"))
         print(json.dumps({k: v for k, v in result.items() if k != "recipes"}))
         return
-    from train_throughput import baseline_worktree
 
+    run = Run("time_to_accuracy", args.output, args.note)
     baseline = baseline_worktree(args.baseline_ref)
     result: dict[str, Any] = {
         "minutes": args.minutes,
         "mix": "synthetic_handwriting=0.35,real_lines=0.65",
         "lines_dirs": LINES,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_before": [round(v, 2) for v in os.getloadavg()],
-        },
         "recipes": {},
     }
     labels = {"fit": "old (keras fit, pooled line_tcn)", "fast": "fast (strided line_tcn)"}
@@ -221,11 +209,9 @@ def main() -> None:
         run["label"] = labels[recipe]
         run["final_val_cer"] = final_scores(run.pop("run_dir"), args.data_dir)
         result["recipes"][recipe] = run
-    result["machine"]["load_after"] = [round(v, 2) for v in os.getloadavg()]
     summarize(result)
-    write_json(args.output, result)
+    run.finish(result)
     plot(result, args.output.with_suffix(".png"))
-    print(json.dumps({k: v for k, v in result.items() if k != "recipes"}))
 
 
 if __name__ == "__main__":

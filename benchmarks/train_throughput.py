@@ -15,7 +15,9 @@ Two parts, both on the same real + synthetic mix with augmentation:
 
 The fast recipe's one-time synthesis (cached under the data dir) is timed separately.
 
-    python benchmarks/train_throughput.py --output benchmarks/results/train_throughput.json
+    python benchmarks/train_throughput.py              # -> benchmarks/results/train_throughput.json
+    python benchmarks/train_throughput.py --steps 3 --synthetic-lines 50 --val-lines 5 \\
+        --skip-end-to-end --output /tmp/train_throughput.json     # a smoke run
 
 JSON on stdout (last line) and in --output; a table on stderr. Load averages are recorded: the
 numbers mean little if other jobs shared the two cores.
@@ -23,10 +25,8 @@ numbers mean little if other jobs shared the two cores.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -37,14 +37,12 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+from common import LINE_HEIGHT, REAL_LINE_DIRS, ROOT, Run, argument_parser, time_each  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from textrec_cli.fileio import write_json  # noqa: E402
 from textrec_cli.progress import stderr_console  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-LINES = [str(SHARED / "data" / "copiste"), str(SHARED / "data" / "htr_united")]
+LINES = [str(folder) for folder in REAL_LINE_DIRS.values()]
 MIX = {"synthetic_handwriting": 0.35, "real_lines": 0.65}
 NEW_MODEL = {"frontend": "strided"}
 
@@ -113,18 +111,16 @@ def breakdown(recipe: str, steps: int, val_lines: int, synthetic_lines: int, dat
             return ops.ctc_loss(target, y_pred, lengths, frames, mask_index=0)
 
     setup = time.perf_counter() - started
-    t0 = time.perf_counter()
-    data = [draw(k) for k in range(steps)]
-    data_s = (time.perf_counter() - t0) / steps
-    model = build_model("line_tcn", (40, None, 1), len(LINE_CHARSET), **config.model_options)
+    data, draw_seconds = time_each(draw, range(steps))
+    data_s = sum(draw_seconds) / steps
+    shape = (LINE_HEIGHT, None, 1)
+    model = build_model("line_tcn", shape, len(LINE_CHARSET), **config.model_options)
     model.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=5.0), loss=loss)
     for x, y in data[:2]:  # trace / warm up
         model.train_on_batch(x, y)
-    t0 = time.perf_counter()
-    for x, y in data[2:]:
-        model.train_on_batch(x, y)
-    step_s = (time.perf_counter() - t0) / max(1, steps - 2)
-    metadata = {"charset": LINE_CHARSET, "input_shape": [40, None, 1], "decoder": "ctc"}
+    _, step_seconds = time_each(lambda batch: model.train_on_batch(*batch), data[2:])
+    step_s = sum(step_seconds) / max(1, steps - 2)
+    metadata = {"charset": LINE_CHARSET, "input_shape": list(shape), "decoder": "ctc"}
     t0 = time.perf_counter()
     if recipe == "fast":
         _val_cer(model, metadata, data_dir, val)
@@ -240,7 +236,7 @@ def baseline_worktree(ref: str) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser("train_throughput", __doc__)
     parser.add_argument("--steps", type=int, default=40, help="breakdown batches per recipe")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--steps-per-epoch", type=int, default=60)
@@ -249,17 +245,10 @@ def main() -> None:
     parser.add_argument("--baseline-ref", default="cf471bb", help="git ref of the old path")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
     parser.add_argument("--skip-end-to-end", action="store_true")
-    parser.add_argument(
-        "--output", type=Path, default=ROOT / "benchmarks/results/train_throughput.json"
-    )
     args = parser.parse_args()
 
+    run = Run("train_throughput", args.output, args.note)
     result: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_before": [round(v, 2) for v in os.getloadavg()],
-        },
         "mix": MIX,
         "lines_dirs": LINES,
         "batch_size": 32,
@@ -291,8 +280,6 @@ def main() -> None:
     b = result["breakdown"]
     result["speedup_step"] = round(b["fit"]["step_s_per_step"] / b["fast"]["step_s_per_step"], 2)
     result["speedup_data"] = round(b["fit"]["data_s_per_step"] / b["fast"]["data_s_per_step"], 2)
-    result["machine"]["load_after"] = [round(v, 2) for v in os.getloadavg()]
-    write_json(args.output, result)
     table = Table(title="line training throughput (lines/s, s/step)")
     for column in (
         "recipe",
@@ -316,7 +303,7 @@ def main() -> None:
             str(e.get("lines_per_second_training", "-")),
         )
     stderr_console.print(table)
-    print(json.dumps(result))
+    run.finish(result)
 
 
 if __name__ == "__main__":
