@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 from conftest import SHARED
-from line_fixture import make_lines_folder
+from line_fixture import TEXTS, make_lines_folder, render
+
+from textrec_cli.fileio import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("download", "synth-chars", "synth-lines", "train", "evaluate", "export")
+STAGES = ("download", "synth-chars", "synth-lines", "contributions", "train", "evaluate", "export")
 
 
 def _env() -> dict[str, str]:
@@ -63,8 +65,28 @@ def _tiny_raw(raw: Path) -> None:
     shutil.copy(SHARED / "corpus" / "inaugural.zip", raw / "corpus")
     shutil.copytree(SHARED / "fonts", raw / "fonts")
     make_lines_folder(raw / "lines" / "fixture")
+    _tiny_contributions(raw / "contributions", raw.parent / "contributions.sqlite")
     for path in raw.rglob("*"):  # ../shared is read-only; DVC moves files into its cache
         path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _tiny_contributions(folder: Path, store_path: Path) -> None:
+    """raw/contributions as a drive leaves it: label-export's folder + the reviewed export."""
+    from textrec_cli.labeling.export import write_contributions_export
+    from textrec_cli.monitoring.records import png_bytes
+    from textrec_cli.monitoring.store import PredictionStore
+
+    with PredictionStore(store_path) as store:
+        for i, text in enumerate(TEXTS):
+            store.add_contribution(png_bytes(render(text)), text, kind="canvas",
+                                   licence="CC0-1.0", writer_id=f"w{i % 3}")  # fmt: skip
+        write_contributions_export(store.contributions(), store, folder)
+    store_path.unlink()
+    tasks = json.loads((folder / "tasks.json").read_text())
+    for number, task in enumerate(tasks, start=1):  # the reviewer accepts each prompt
+        result = task["predictions"][0]["result"]
+        task.update(id=number, annotations=[{"id": number, "result": result}])
+    (folder / "export.json").write_text(json.dumps(tasks))
 
 
 def test_dvc_repro_on_a_fresh_clone(tmp_path: Path) -> None:
@@ -100,6 +122,10 @@ def test_dvc_repro_on_a_fresh_clone(tmp_path: Path) -> None:
     assert (clone / "models" / "line-export" / "model_w256.tflite").is_file()
     metadata = json.loads((clone / "models" / "line" / "metadata.json").read_text())
     assert metadata["config"]["steps_per_epoch"] == 2  # params.tiny.yaml reached the command
+    [contributed] = metadata["contributions"]  # the model names the contribution set's version
+    labels = clone / "data" / "contributions" / "labels.tsv"
+    assert contributed["labels_sha256"] == sha256_file(labels)
+    assert contributed["lines"] == len(TEXTS) and contributed["writers"] == 3
 
     shown = json.loads(_run("dvc", "metrics", "show", "--json", cwd=clone))
     files = next(iter(shown.values()))["data"]

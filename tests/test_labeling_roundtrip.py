@@ -146,3 +146,77 @@ def test_dvc_add_versions_the_imported_folder(workdir):
     assert "md5:" in pointer and "nfiles: 13" in pointer  # 12 images + labels.tsv
     (workdir / "data" / "labeled" / "batch-001" / "labels.tsv").write_text("file\ttext\n")
     assert "modified" in dvc("status").stdout  # DVC sees the dataset change
+
+
+def test_contributions_round_trip_keeps_writers_apart(workdir):
+    """label-export --source contributions pre-annotates with the prompt; label-import writes
+    lines/ + labels.tsv with writer and licence, no writer in two splits; train can read it."""
+    path = workdir / "c.sqlite"
+    with PredictionStore(path) as store:
+        for i in range(16):
+            prompt = f"{TEXTS[i % len(TEXTS)]} {i}"
+            writer = f"w{i % 8}" if i < 14 else None  # two anonymous lines
+            store.add_contribution(
+                png_bytes(render(prompt)), prompt, kind="canvas", writer_id=writer,
+                licence="CC0-1.0" if i % 2 else "CC-BY-4.0",
+            )  # fmt: skip
+    out = workdir / "contrib"
+    result = run_cli("label-export", out, "--store", path, "--source", "contributions", "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["tasks"] == 16 and summary["reasons"] == {"contribution:canvas": 16}
+    tasks = json.loads((out / "tasks.json").read_text())
+    assert tasks[3]["predictions"][0]["result"][0]["value"]["text"] == [tasks[3]["data"]["prompt"]]
+    assert (tasks[3]["data"]["writer_id"], tasks[3]["data"]["licence"]) == ("w3", "CC0-1.0")
+    after = str(summary["last_id"] - 2)
+    later = run_cli("label-export", workdir / "c2", "--store", path, "--source", "contributions",
+                    "--after-id", after, "--json")  # fmt: skip
+    assert json.loads(later.stdout)["tasks"] == 2
+
+    exported = _annotate(tasks)  # the reviewer lower-cases every line
+    exported[0]["data"]["writer_id"] = "tab\there"  # an edited export must not corrupt the TSV
+    export_file = out / "export.json"
+    export_file.write_text(json.dumps(exported, ensure_ascii=False))
+    imported = run_cli("label-import", export_file, "--output", workdir / "real",
+                       "--val-fraction", "0.5", "--json")  # fmt: skip
+    assert imported.exit_code == 0, imported.stderr
+    report = json.loads(imported.stdout)
+    assert report["imported"] == 15 and report["problem_counts"] == {"bad_provenance": 1}
+    assert report["writers"] == 8
+    rows = real_lines.read_labels(workdir / "real")
+    assert all(row["file"].startswith("lines/") for row in rows)
+    splits_of = {}
+    for row in rows:
+        splits_of.setdefault(row["writer"], set()).add(row["split"])
+        assert row["licence"] in ("CC-BY-4.0", "CC0-1.0")
+    assert all(len(splits) == 1 for splits in splits_of.values())  # no hand in two splits
+    assert splits_of[""] == {"train"}  # anonymous lines never reach val
+    assert {"train", "val"} <= set.union(*splits_of.values())
+    again = run_cli("label-import", export_file, "--output", workdir / "real", "--json",
+                    "--val-fraction", "0.5")  # fmt: skip
+    assert json.loads(again.stdout)["splits"] == report["splits"]  # deterministic
+    dataset = real_lines.load(workdir / "real", workdir / "data", show_progress=False)
+    assert sum(len(split.texts) for split in dataset.splits.values()) == 15
+
+
+def test_empty_review_gives_an_empty_set_that_training_skips(workdir):
+    """No contribution reviewed yet: `dvc repro`'s contributions stage must still produce a set
+    (`--allow-empty`), and training on it beside real folders reads only the real lines."""
+    from line_fixture import make_lines_folder
+
+    from textrec_cli.data.line_sources import load_line_split
+
+    (workdir / "export.json").write_text("[]")
+    failed = run_cli("label-import", str(workdir / "export.json"), "--output", str(workdir / "c"))
+    assert failed.exit_code != 0 and "no usable transcriptions" in failed.output
+    assert not (workdir / "c").exists()
+    done = run_cli("label-import", str(workdir / "export.json"), "--output",
+                   str(workdir / "c"), "--allow-empty")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert (workdir / "c" / "labels.tsv").read_text().splitlines() == [
+        "file\tsplit\twriter\tlicence\ttext"
+    ]
+    real = make_lines_folder(workdir / "real")
+    alone = load_line_split("real_lines", "train", workdir / "data", 40, [real])
+    both = load_line_split("real_lines", "train", workdir / "data", 40, [real, workdir / "c"])
+    assert len(both[1]) == len(alone[1]) > 0

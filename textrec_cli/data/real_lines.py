@@ -104,6 +104,8 @@ def load(
         if dataset.metadata.get("labels_sha256") == labels_sha:
             return dataset
     rows = read_labels(folder)
+    if not rows:  # a header only: a set with nothing in it yet (`label-import --allow-empty`)
+        return LineDataset(f"{NAME}:{folder.name}", height, {}, {"source": str(folder)})
     paths = {}  # every path checked before any work: one error line, nothing half-read
     for number, row in enumerate(rows, start=2):  # row 1 is the header
         try:

@@ -20,7 +20,21 @@ def register(app: typer.Typer) -> None:
     def label_export(
         output: Annotated[Path, typer.Argument(help="Folder to write (replaced if it exists).")],
         store: StoreOption = None,
-        limit: Annotated[int, typer.Option(help="Images to send for labeling.")] = 200,
+        source: Annotated[
+            str,
+            typer.Option(
+                help="predictions (served images worth labeling) or contributions (handwriting "
+                "given on /contribute or paper forms, prompt as pre-annotation)."
+            ),
+        ] = "predictions",
+        limit: Annotated[
+            int | None,
+            typer.Option(help="Tasks to write (default: 200 predictions, every contribution)."),
+        ] = None,
+        after_id: Annotated[
+            int | None,
+            typer.Option(help="Contributions: only those after this id (the last export's)."),
+        ] = None,
         window: Annotated[int, typer.Option(help="Consider the last N kept images.")] = 5000,
         reference: Annotated[
             Path | None,
@@ -37,18 +51,35 @@ def register(app: typer.Typer) -> None:
         seed: int = 0,
         as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     ) -> None:
-        """Write a Label Studio import: low-confidence, drifted and random production images."""
-        from textrec_cli.labeling.export import select_for_labeling, write_label_studio_export
+        """Write a Label Studio import: low-confidence, drifted and random production images,
+        or (--source contributions) the handwriting people gave, pre-annotated with its prompt."""
+        from textrec_cli.labeling.export import (
+            select_for_labeling,
+            write_contributions_export,
+            write_label_studio_export,
+        )
         from textrec_cli.monitoring.reference import load_reference
         from textrec_cli.monitoring.store import open_store
 
-        if limit < 1 or not 0 <= low_confidence <= 1 or not 0 <= drifted <= 1:
+        if source not in ("predictions", "contributions"):
+            raise TextrecError(f"--source must be predictions or contributions, not {source!r}")
+        if (
+            (limit is not None and limit < 1)
+            or not 0 <= low_confidence <= 1
+            or not 0 <= drifted <= 1
+        ):
             raise TextrecError("--limit must be positive; shares are between 0 and 1")
-        ref = load_reference(reference) if reference else None
         with open_store(store) as opened:
-            records = opened.recent(window, with_images=True)
-            selections = select_for_labeling(records, limit, ref, low_confidence, drifted, seed)
-            summary = write_label_studio_export(selections, opened, output, url_prefix)
+            if source == "contributions":
+                items = opened.contributions(limit, after_id=after_id)
+                summary = write_contributions_export(items, opened, output, url_prefix)
+            else:
+                ref = load_reference(reference) if reference else None
+                records = opened.recent(window, with_images=True)
+                selections = select_for_labeling(
+                    records, limit or 200, ref, low_confidence, drifted, seed
+                )
+                summary = write_label_studio_export(selections, opened, output, url_prefix)
         if as_json:
             print(json.dumps(summary, ensure_ascii=False))
             return
@@ -73,6 +104,10 @@ def register(app: typer.Typer) -> None:
         strict: Annotated[
             bool, typer.Option(help="Write nothing if any task has a problem.")
         ] = False,
+        allow_empty: Annotated[
+            bool,
+            typer.Option(help="An export with no tasks writes an empty set instead of failing."),
+        ] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     ) -> None:
         """Validate a Label Studio export and write it as a real_lines dataset for `train`."""
@@ -80,7 +115,7 @@ def register(app: typer.Typer) -> None:
 
         if not 0 <= val_fraction < 1:
             raise TextrecError("--val-fraction must be in [0, 1)")
-        report = import_export(export, output, images_dir, val_fraction, strict)
+        report = import_export(export, output, images_dir, val_fraction, strict, allow_empty)
         if as_json:
             print(json.dumps(report.to_dict(), ensure_ascii=False))
             return

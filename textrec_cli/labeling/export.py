@@ -3,6 +3,9 @@
 Low-confidence readings first (where the model is most often wrong), then images far out on the
 features that drifted (what the training data lacks), then a random sample (so the labeled set
 also measures the model where it is confident: calibration).
+
+Contributions (handwriting given on `/contribute` or on paper forms) go out whole, each with its
+prompt as the pre-annotation: the reviewer only fixes what the writer changed or skipped.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from textrec_cli.monitoring.drift import detect_drift
 from textrec_cli.monitoring.features import CONTINUOUS_FEATURES
 from textrec_cli.monitoring.records import PredictionRecord
 from textrec_cli.monitoring.reference import Reference
-from textrec_cli.monitoring.store import PredictionStore
+from textrec_cli.monitoring.store import Contribution, PredictionStore
 
 TASKS_FILE = "tasks.json"
 CONFIG_FILE = "label_config.xml"
+# the "model" of a contribution's pre-annotation: the text the writer was asked to copy
+PROMPT_VERSION = "contribution-prompt"
 
 
 @dataclass
@@ -124,6 +129,51 @@ def write_label_studio_export(
         "output": str(output),
         "tasks": len(tasks),
         "reasons": reasons,
+        "tasks_file": str(output / TASKS_FILE),
+        "config_file": str(output / CONFIG_FILE),
+    }
+
+
+def write_contributions_export(
+    contributions: list[Contribution],
+    store: PredictionStore,
+    output: Path,
+    url_prefix: str | None = None,
+) -> dict:
+    """`output/` as write_label_studio_export writes it, for contributions: the prompt is the
+    pre-annotation; writer, licence, kind and form ride in `data`. Images are read one at a time
+    (a drive's worth of PNGs never sits in memory at once)."""
+    import json
+
+    if not contributions:
+        raise TextrecError(
+            "nothing to export: no contributions (collect some on /contribute or with "
+            "`textrec forms read`)"
+        )
+    output = Path(output)
+    prefix = url_prefix if url_prefix is not None else f"/data/local-files/?d={output.name}/images/"
+    tasks, kinds = [], {}
+    with atomic_dir(output) as tmp:
+        (tmp / "images").mkdir()
+        for item in contributions:
+            png = item.png if item.png is not None else store.contribution_png(item.id)
+            if png is None:  # deleted since it was listed (a writer withdrew)
+                continue
+            name = f"{item.image_hash}.png"
+            (tmp / "images" / name).write_bytes(png)
+            meta = {"image_hash": item.image_hash, "contribution_id": item.id,
+                    "reason": f"contribution:{item.kind}", "kind": item.kind,
+                    "writer_id": item.writer_id, "licence": item.licence,
+                    "form_id": item.form_id, "prompt": item.prompt}  # fmt: skip
+            tasks.append(make_task(prefix + name, item.prompt, 1.0, PROMPT_VERSION, meta))
+            kinds[item.kind] = kinds.get(item.kind, 0) + 1
+        (tmp / TASKS_FILE).write_text(json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
+        (tmp / CONFIG_FILE).write_text(LABEL_CONFIG)
+    return {
+        "output": str(output),
+        "tasks": len(tasks),
+        "reasons": {f"contribution:{kind}": n for kind, n in kinds.items()},
+        "last_id": max(item.id for item in contributions),
         "tasks_file": str(output / TASKS_FILE),
         "config_file": str(output / CONFIG_FILE),
     }

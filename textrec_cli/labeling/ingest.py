@@ -3,6 +3,11 @@
 Every task is checked before anything is written: unlabeled or cancelled tasks, empty
 transcriptions, characters the line models cannot output, missing images and duplicates (the same
 image labeled twice; with different texts both are dropped) are reported, never silently kept.
+
+Contributions (`label-export --source contributions`) come back as `lines/` + labels.tsv with
+`writer` and `licence` columns, split by writer (a hash of the writer id, or of the paper form for
+form lines): no hand is in both train and val. Lines of no known writer go to train, since
+nothing says whose they are.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from textrec_cli.data.real_lines import inside_path
 from textrec_cli.errors import InputError, UnsafePathError
 from textrec_cli.fileio import atomic_dir
 from textrec_cli.labeling.label_studio import ExportedTask, image_name, parse_export
+from textrec_cli.monitoring.store import CONTRIBUTION_LICENCES, WRITER_ID
 
 LABELS_FILE = "labels.tsv"
 # written into every folder label-import makes: only such a folder is ever replaced
@@ -35,7 +41,7 @@ class Problem:
     task_id: object
     image: str
     kind: str  # unlabeled | cancelled | empty | too_long | unknown_chars | missing_image |
-    # unsafe_path | malformed | duplicate | duplicate_conflict
+    # unsafe_path | malformed | duplicate | duplicate_conflict | bad_provenance
     detail: str = ""
 
 
@@ -46,6 +52,7 @@ class ImportReport:
     output: str | None
     splits: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    writers: int = 0  # distinct writers (contributions only)
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -56,7 +63,7 @@ class ImportReport:
     def to_dict(self) -> dict:
         return {
             "tasks": self.tasks, "imported": self.imported, "output": self.output,
-            "splits": self.splits, "problem_counts": self.counts(),
+            "splits": self.splits, "writers": self.writers, "problem_counts": self.counts(),
             "problems": [vars(p) for p in self.problems],
         }  # fmt: skip
 
@@ -89,6 +96,18 @@ def split_of(key: str, val_fraction: float) -> str:
     return "val" if bucket < val_fraction else "train"
 
 
+def writer_key(task: ExportedTask) -> str | None:
+    """Whose hand a line is: the writer id, else its paper form (one person fills one form)."""
+    if task.writer_id:
+        return task.writer_id
+    return f"form-{task.form_id}" if task.form_id else None
+
+
+def split_of_writer(writer: str | None, val_fraction: float) -> str:
+    """The writer's split, the same on every import; lines of no known writer train."""
+    return split_of(f"writer:{writer}", val_fraction) if writer else "train"
+
+
 def validate(
     tasks: list[ExportedTask], images_dir: Path
 ) -> tuple[list[tuple[ExportedTask, Path, str]], list[Problem]]:
@@ -110,6 +129,16 @@ def validate(
             continue
         if task.image_hash is not None and not SAFE_HASH.fullmatch(task.image_hash):
             report("unsafe_path", f"image_hash {task.image_hash[:80]!r} is not a plain name")
+            continue
+        odd = [
+            f"{name} {value[:40]!r}"
+            for name, value in (("writer_id", task.writer_id), ("form_id", task.form_id))
+            if value and not WRITER_ID.fullmatch(value)
+        ]
+        if task.licence is not None and task.licence not in CONTRIBUTION_LICENCES:
+            odd.append(f"licence {task.licence[:40]!r}")
+        if odd:  # labels.tsv must not get a tab, a newline or an unknown licence from an export
+            report("bad_provenance", "; ".join(odd))
             continue
         if task.text is None:
             report("unlabeled")
@@ -156,8 +185,11 @@ def import_export(
     images_dir: Path | None = None,
     val_fraction: float = 0.1,
     strict: bool = False,
+    allow_empty: bool = False,
 ) -> ImportReport:
-    """Validate the export, then write OUTPUT/images/* + OUTPUT/labels.tsv in one atomic step."""
+    """Validate the export, then write OUTPUT/images/* + OUTPUT/labels.tsv in one atomic step.
+    `allow_empty`: an export with no tasks at all (no contributions reviewed yet) writes an
+    empty contributions set, so a pipeline that trains on it still runs."""
     export_path = Path(export_path)
     images_dir = Path(images_dir) if images_dir else export_path.parent / "images"
     check_output(output)
@@ -167,21 +199,38 @@ def import_export(
     if strict and problems:
         raise InputError(f"{export_path}: {len(problems)} problem(s) {report.counts()}; "
                          "nothing written (drop --strict to import the good tasks)")  # fmt: skip
+    if not tasks and allow_empty:
+        with atomic_dir(output) as tmp:
+            (tmp / "lines").mkdir()
+            (tmp / LABELS_FILE).write_text("file\tsplit\twriter\tlicence\ttext\n")
+            (tmp / MARKER_FILE).write_text(json.dumps({"export": str(export_path)}) + "\n")
+        report.output = str(output)
+        return report
     if not good:
         raise InputError(f"{export_path}: no usable transcriptions ({report.counts()})")
-    rows = ["file\tsplit\ttext"]
+    contributed = any(task.licence for task, _, _ in good)
+    folder = "lines" if contributed else "images"  # contributions: copiste's layout
+    rows = ["file\tsplit\twriter\tlicence\ttext" if contributed else "file\tsplit\ttext"]
+    writers = set()
     with atomic_dir(output) as tmp:
-        (tmp / "images").mkdir()
+        (tmp / folder).mkdir()
         for task, image, text in good:
             key = task.image_hash or image.stem
-            name = f"images/{key}{image.suffix.lower()}"
+            name = f"{folder}/{key}{image.suffix.lower()}"
             shutil.copyfile(image, tmp / name)
-            split = split_of(key, val_fraction)
+            if contributed:
+                writer = writer_key(task)
+                writers.add(writer)
+                split = split_of_writer(writer, val_fraction)
+                rows.append(f"{name}\t{split}\t{writer or ''}\t{task.licence or ''}\t{text}")
+            else:
+                split = split_of(key, val_fraction)
+                rows.append(f"{name}\t{split}\t{text}")
             report.splits[split] = report.splits.get(split, 0) + 1
-            rows.append(f"{name}\t{split}\t{text}")
         (tmp / LABELS_FILE).write_text("\n".join(rows) + "\n", encoding="utf-8")
         (tmp / MARKER_FILE).write_text(json.dumps({"export": str(export_path)}) + "\n")
     report.imported = len(good)
+    report.writers = len(writers - {None})
     report.output = str(output)
     return report
 

@@ -64,6 +64,10 @@ class ExportedTask:
     cancelled: bool = False
     notes: list[str] = field(default_factory=list)
     malformed: str | None = None  # why the task's JSON could not be read (reported, not imported)
+    # contributions (label-export --source contributions) carry who wrote it and its licence
+    writer_id: str | None = None
+    licence: str | None = None
+    form_id: str | None = None
 
 
 class MalformedTask(ValueError):
@@ -127,7 +131,9 @@ def _parse_task(task: dict[str, Any], task_id: Any) -> ExportedTask:
         text = task.get(FROM_NAME)
         text = " ".join(_texts(text)) if text is not None else None
         image_hash = _expect(task.get("image_hash"), (str, type(None)), "image_hash")
-        return ExportedTask(task_id, _expect(task["image"], str, "image"), image_hash, text)
+        return ExportedTask(
+            task_id, _expect(task["image"], str, "image"), image_hash, text, **_provenance(task)
+        )
     data = _expect(task.get("data") or {}, dict, "data")
     annotations = _expect(task.get("annotations") or [], list, "annotations")
     chosen = _latest(annotations)
@@ -137,7 +143,16 @@ def _parse_task(task: dict[str, Any], task_id: Any) -> ExportedTask:
         image_hash=_expect(data.get("image_hash"), (str, type(None)), "data.image_hash"),
         text=_annotation_text(chosen) if chosen else None,
         cancelled=bool(annotations) and chosen is None,
+        **_provenance(data),
     )
+
+
+def _provenance(data: dict[str, Any]) -> dict[str, str | None]:
+    """writer_id, licence and form_id of a contribution's task (None for a prediction's)."""
+    return {
+        name: _expect(data.get(name), (str, type(None)), f"data.{name}")
+        for name in ("writer_id", "licence", "form_id")
+    }
 
 
 def image_name(url: str) -> str:

@@ -3,17 +3,25 @@
 SQLAlchemy Core (no ORM) with one schema for both; images are optional, deduplicated by content
 hash and capped in size. Images and rows are pruned by age, images also by count, and past a size
 budget the oldest images go first, then the oldest rows, so the store cannot grow without bound.
+
+The same store keeps *contributions* (handwriting people gave on purpose, with consent to a
+licence: `/contribute`, paper forms). They are never pruned (they are the point, not a log), do
+not count against the predictions' size budget, and have their own cap: past it a new one is
+refused (StoreFullError) instead of an old one deleted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -21,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from textrec_cli import settings
-from textrec_cli.errors import TextrecError
+from textrec_cli.errors import InputError, LimitError, TextrecError
 from textrec_cli.monitoring.features import CONTINUOUS_FEATURES
 from textrec_cli.monitoring.records import PredictionRecord
 
@@ -57,6 +65,58 @@ images_table = sa.Table(
     sa.Column("size_bytes", sa.Integer, nullable=False),
     sa.Column("png", sa.LargeBinary, nullable=False),
 )
+contributions_table = sa.Table(
+    "contributions",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created_at", sa.Float, nullable=False, index=True),  # unix seconds
+    sa.Column("kind", sa.String(16), nullable=False),  # canvas | upload | form
+    sa.Column("licence", sa.String(16), nullable=False),  # SPDX: CC-BY-4.0 | CC0-1.0
+    sa.Column("writer_id", sa.String(64), nullable=True, index=True),  # pseudonymous
+    sa.Column("form_id", sa.String(64), nullable=True, index=True),
+    sa.Column("prompt", sa.Text, nullable=False),  # the provisional transcription
+    sa.Column("image_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("size_bytes", sa.Integer, nullable=False),  # png + strokes JSON
+    sa.Column("png", sa.LargeBinary, nullable=False),
+    sa.Column("strokes", sa.Text, nullable=True),  # JSON, canvas only
+)
+
+CONTRIBUTION_KINDS = ("canvas", "upload", "form")
+CONTRIBUTION_LICENCES = ("CC-BY-4.0", "CC0-1.0")  # SPDX ids, as data/corpus.py names licences
+# a pseudonym: letters, digits, `_ . -`; no `@` or spaces, so an e-mail or a full name cannot be
+# stored by mistake
+WRITER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+MAX_PROMPT_CHARS = 300  # a line of text to copy; far over any prompt textrec hands out
+MAX_CONTRIBUTION_PNG_BYTES = 8 * MIB
+MAX_STROKES_JSON_BYTES = 2 * MIB
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class StoreFullError(LimitError):
+    """The contributions' own size cap is reached: nothing is deleted to make room."""
+
+
+@dataclass
+class Contribution:
+    """One stored contribution; `png` and `strokes` are loaded only when asked for."""
+
+    id: int
+    created_at: float
+    kind: str
+    licence: str
+    writer_id: str | None
+    form_id: str | None
+    prompt: str
+    image_hash: str
+    size_bytes: int
+    png: bytes | None = None
+    strokes: list | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready metadata (no image bytes)."""
+        fields = ("id", "created_at", "kind", "licence", "writer_id", "form_id", "prompt",
+                  "image_hash", "size_bytes")  # fmt: skip
+        return {name: getattr(self, name) for name in fields}
 
 
 @dataclass(frozen=True)
@@ -72,9 +132,12 @@ class ImagePolicy:
     max_images: int = 20_000
     max_store_mb: float = settings.STORE_MAX_MB
     prune_every: int = settings.STORE_PRUNE_EVERY  # records between two (background) prunes
+    max_contributions_mb: float = 4096.0  # contributions' own cap (0 = none); never pruned
 
     def __post_init__(self) -> None:
-        for name in ("retention_days", "max_store_mb", "max_images", "prune_every"):
+        names = ("retention_days", "max_store_mb", "max_images", "prune_every",
+                 "max_contributions_mb")  # fmt: skip
+        for name in names:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise TextrecError(f"store policy: {name} must be >= 0, got {value!r}")
@@ -130,6 +193,7 @@ class PredictionStore:
         self._since_prune = 0
         self._lock = threading.Lock()
         self._pruning = threading.Lock()  # one prune at a time
+        self._contributing = threading.Lock()  # one contribution write at a time (its cap)
         self._prune_thread: threading.Thread | None = None
         self.sqlite = self.url.startswith("sqlite")
         try:
@@ -258,7 +322,7 @@ class PredictionStore:
     def _fit_size(self, cap: float) -> tuple[int, int]:
         """Oldest images, then oldest rows, until the store is under PRUNE_TARGET x `cap`."""
         images = rows = 0
-        size = self.store_bytes()
+        size = self._prunable_bytes()
         if size <= cap:
             return 0, 0
         for _ in range(PRUNE_ROUNDS):
@@ -292,8 +356,15 @@ class PredictionStore:
                 rows += self._delete_oldest(predictions_table, limit=max(1, limit))
             else:
                 break
-            size = self.store_bytes()
+            size = self._prunable_bytes()
         return images, rows
+
+    def _prunable_bytes(self) -> int:
+        """store_bytes() less the contributions (SQLite counts them in its pages): they are
+        never pruned, so they must not make the predictions' budget shrink."""
+        if not self.sqlite:
+            return self.store_bytes()  # the estimate there counts predictions and images only
+        return max(0, self.store_bytes() - self.contribution_bytes())
 
     def _delete_oldest(
         self, table: sa.Table, where: sa.ColumnElement | None = None, limit: int | None = None
@@ -368,6 +439,137 @@ class PredictionStore:
             rows = conn.execute(query).all()
         return [_to_record(row) for row in reversed(rows)]
 
+    def add_contribution(
+        self,
+        image_png: bytes,
+        prompt: str,
+        *,
+        kind: str,
+        licence: str,
+        writer_id: str | None,
+        strokes: list | None = None,
+        form_id: str | None = None,
+        created: float | datetime | None = None,
+    ) -> int:
+        """Store one contribution (a PNG of handwriting and the prompt it copies, as its
+        provisional transcription); returns its id. Bad fields are an InputError, an oversized
+        image or strokes a LimitError, a full contributions cap a StoreFullError: all before
+        anything is written."""
+        if kind not in CONTRIBUTION_KINDS:
+            raise InputError(f"contribution kind must be one of {CONTRIBUTION_KINDS}, got {kind!r}")
+        if licence not in CONTRIBUTION_LICENCES:
+            raise InputError(
+                f"licence must be one of {', '.join(CONTRIBUTION_LICENCES)}, got {licence!r}"
+            )
+        writer_id = _checked_id(writer_id, "writer id")
+        form_id = _checked_id(form_id, "form id")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise InputError("a contribution needs its prompt (the text that was copied)")
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise InputError(f"prompt is {len(prompt)} characters, over {MAX_PROMPT_CHARS}")
+        if not isinstance(image_png, bytes) or not image_png.startswith(PNG_SIGNATURE):
+            raise InputError("a contribution's image must be PNG bytes")
+        if len(image_png) > MAX_CONTRIBUTION_PNG_BYTES:
+            raise LimitError(
+                f"contribution image is {len(image_png)} bytes, "
+                f"over the {MAX_CONTRIBUTION_PNG_BYTES}-byte limit"
+            )
+        strokes_json = None
+        if strokes is not None:
+            try:
+                strokes_json = json.dumps(strokes, separators=(",", ":"), allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"strokes are not plain JSON numbers and lists ({exc})") from None
+            if len(strokes_json) > MAX_STROKES_JSON_BYTES:
+                raise LimitError(
+                    f"strokes are {len(strokes_json)} bytes of JSON, "
+                    f"over the {MAX_STROKES_JSON_BYTES}-byte limit"
+                )
+        if isinstance(created, datetime):
+            created = created.timestamp()
+        size = len(image_png) + len(strokes_json or "")
+        row = {
+            "created_at": time.time() if created is None else float(created),
+            "kind": kind, "licence": licence, "writer_id": writer_id, "form_id": form_id,
+            "prompt": prompt, "image_hash": hashlib.sha256(image_png).hexdigest(),
+            "size_bytes": size, "png": image_png, "strokes": strokes_json,
+        }  # fmt: skip
+        cap = self.policy.max_contributions_mb * MIB
+        with self._contributing, self.engine.begin() as conn:  # no two writers pass the cap
+            if cap > 0:
+                held = conn.execute(_CONTRIBUTION_BYTES).scalar() or 0
+                if int(held) + size > cap:
+                    raise StoreFullError(
+                        f"the contributions store is full ({int(held) / MIB:.0f} MB of "
+                        f"{self.policy.max_contributions_mb:g}): review and export it first"
+                    )
+            inserted = conn.execute(contributions_table.insert().values(**row))
+            return int(inserted.inserted_primary_key[0])
+
+    def contributions(
+        self,
+        limit: int | None = None,
+        since: float | None = None,
+        kind: str | None = None,
+        writer_id: str | None = None,
+        form_id: str | None = None,
+        after_id: int | None = None,
+        with_images: bool = False,
+        with_strokes: bool = False,
+    ) -> list[Contribution]:
+        """Contributions, oldest first, filtered by time, kind, writer or form: at most `limit`
+        of the newest, or with `after_id` the first `limit` after that id (so exports resumed
+        with the last id seen never skip one)."""
+        table = contributions_table
+        columns = [c for c in table.c if c.name not in ("png", "strokes")]
+        if with_images:
+            columns.append(table.c.png)
+        if with_strokes:
+            columns.append(table.c.strokes)
+        query = sa.select(*columns)
+        for column, value in ((table.c.kind, kind), (table.c.writer_id, writer_id),
+                              (table.c.form_id, form_id)):  # fmt: skip
+            if value is not None:
+                query = query.where(column == value)
+        if since is not None:
+            query = query.where(table.c.created_at >= since)
+        if after_id is not None:
+            query = query.where(table.c.id > after_id)
+        resume = after_id is not None
+        query = query.order_by(table.c.id if resume else table.c.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_to_contribution(row._mapping) for row in (rows if resume else reversed(rows))]
+
+    def contribution_png(self, contribution_id: int) -> bytes | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(contributions_table.c.png).where(
+                    contributions_table.c.id == contribution_id
+                )
+            ).first()
+        return bytes(row[0]) if row else None
+
+    def contribution_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(contributions_table)).scalar()
+            )
+
+    def contribution_bytes(self) -> int:
+        """The contributions' images and strokes, in bytes (what their cap counts)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(_CONTRIBUTION_BYTES).scalar() or 0)
+
+    def delete_contributions(self, writer_id: str) -> int:
+        """Delete every contribution of `writer_id` (a writer who withdraws); returns how many."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                contributions_table.delete().where(contributions_table.c.writer_id == writer_id)
+            ).rowcount
+
     def image_png(self, image_hash: str) -> bytes | None:
         with self.engine.connect() as conn:
             row = conn.execute(
@@ -378,6 +580,33 @@ class PredictionStore:
 
 # Estimated bytes of one prediction row beyond its text, indexes included (PostgreSQL).
 ROW_BYTES = 300 + 8 * len(CONTINUOUS_FEATURES)
+
+
+_CONTRIBUTION_BYTES = sa.select(sa.func.coalesce(sa.func.sum(contributions_table.c.size_bytes), 0))
+
+
+def _checked_id(value: str | None, what: str) -> str | None:
+    """A pseudonymous id as given (None or "" for none), or an InputError saying what is allowed."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not WRITER_ID.fullmatch(value):
+        raise InputError(
+            f"{what} must be 1-64 letters, digits, '_', '.' or '-' (a pseudonym, not an e-mail "
+            "or a name)"
+        )
+    return value
+
+
+def _to_contribution(data: sa.RowMapping) -> Contribution:
+    png = data.get("png")
+    strokes = data.get("strokes")
+    return Contribution(
+        id=int(data["id"]), created_at=float(data["created_at"]), kind=data["kind"],
+        licence=data["licence"], writer_id=data["writer_id"], form_id=data["form_id"],
+        prompt=data["prompt"], image_hash=data["image_hash"], size_bytes=int(data["size_bytes"]),
+        png=bytes(png) if png is not None else None,
+        strokes=json.loads(strokes) if strokes else None,
+    )  # fmt: skip
 
 
 def _sqlite_incremental_vacuum(dbapi_connection: object, _: object) -> None:

@@ -25,7 +25,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from textrec_cli import __version__, settings
+from textrec_cli.containers import Prediction
 from textrec_cli.errors import InputError, LimitError
+from textrec_cli.serving.contribute import contribute_router
 from textrec_cli.serving.payload import ApiError, Limits, parse_body
 from textrec_cli.serving.runtime import ServingRecognizer, model_paths_from_env
 
@@ -33,7 +35,7 @@ log = logging.getLogger("textrec.serving")
 
 # Called after each successful prediction (monitoring, drift, logging), BEFORE the response is
 # sent: a prediction the client received is already in the store (a kill -9 cannot lose it).
-Observer = Callable[[Image.Image, dict[str, Any], float], None]
+Observer = Callable[[Image.Image, Prediction, float], None]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -108,6 +110,7 @@ def create_app(
         description="Handwriting recognition: characters, lines and pages, LiteRT models.",
     )
     _install_error_handlers(app)
+    app.include_router(contribute_router(observers))  # /contribute: people give handwriting
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> HTMLResponse:
@@ -147,21 +150,20 @@ def create_app(
         except InputError as exc:
             raise ApiError(422, str(exc)) from None
         latency_ms = (time.perf_counter() - start) * 1000
-        result = {**prediction.to_dict(), "latency_ms": round(latency_ms, 3)}
         if observers:  # write before answer: the row is committed when the client reads it
-            await run_in_threadpool(notify, observers, parsed.image, result, latency_ms)
-        return JSONResponse(result)
+            await run_in_threadpool(notify, observers, parsed.image, prediction, latency_ms)
+        return JSONResponse({**prediction.to_dict(), "latency_ms": round(latency_ms, 3)})
 
     return app
 
 
 def notify(
-    observers: Sequence[Observer], image: Image.Image, result: dict[str, Any], latency_ms: float
+    observers: Sequence[Observer], image: Image.Image, prediction: Prediction, latency_ms: float
 ) -> None:
     """Call each observer; one that raises is logged and the others still run."""
     for observer in observers:
         try:
-            observer(image, dict(result), latency_ms)
+            observer(image, prediction, latency_ms)
         except Exception:
             log.exception("prediction observer %r failed", observer)
 

@@ -14,6 +14,7 @@ from textrec_cli import __version__
 from textrec_cli.data.charsets import LINE_CHARSET
 from textrec_cli.data.line_sources import LINE_DATASETS, load_line_split
 from textrec_cli.errors import TextrecError
+from textrec_cli.labeling.versions import contribution_metadata
 from textrec_cli.progress import stderr_console
 from textrec_cli.stems import line
 
@@ -74,6 +75,7 @@ def line_metadata(config: LineTrainConfig, run_dir: Path, decoder: str = "ctc") 
         "decoder": decoder,
         "config": asdict(config),
         "textrec_version": __version__,
+        **contribution_metadata(config.lines_dirs),  # the contribution sets' versions, if any
     }
 
 
