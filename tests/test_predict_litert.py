@@ -77,7 +77,7 @@ def test_litert_reads_like_keras(items, lm: bool) -> None:
         return
     page, keras_page = got[-1], want[-1]
     assert len(page.lines) >= 10
-    assert [ln["polygon"] for ln in page.lines] == [ln["polygon"] for ln in keras_page.lines]
+    assert [ln.polygon for ln in page.lines] == [ln.polygon for ln in keras_page.lines]
 
 
 def test_keras_path_for_models_without_litert(tmp_path: Path) -> None:

@@ -149,11 +149,11 @@ def test_observers_get_each_prediction_and_failures_are_contained(
 ) -> None:
     seen = []
 
-    def broken(image, result, latency_ms):
+    def broken(image, prediction, latency_ms):
         raise RuntimeError("monitoring store is down")
 
-    def record(image, result, latency_ms):
-        seen.append((image.size, result["text"], latency_ms))
+    def record(image, prediction, latency_ms):  # the Prediction itself, not its JSON
+        seen.append((image.size, prediction.text, latency_ms))
 
     client = TestClient(create_app(recognizer, observers=[broken, record]))
     files = {"file": ("a.png", example_bytes("char_A.png"), "image/png")}

@@ -147,7 +147,7 @@ def test_lambda_v2_page_event(monkeypatch: pytest.MonkeyPatch) -> None:
     assert lambda_handler.LIMITS.max_bytes * 4 / 3 < 6 * 1024 * 1024  # base64 fits Lambda's 6 MB
 
 
-def test_page_path_never_imports_tensorflow_keras_or_lxml() -> None:
+def test_page_path_never_imports_tensorflow_keras_lxml_or_h5py() -> None:
     paths = [str(p) for p in (*bundled_exports(), detector_export())]
     buffer = io.BytesIO()
     render_page()[0].save(buffer, format="PNG")
@@ -160,7 +160,7 @@ client = TestClient(create_app(ServingRecognizer.from_paths({paths!r})))
 data = base64.b64decode({base64.b64encode(buffer.getvalue()).decode()!r})
 r = client.post("/v1/predict", content=data, headers={{"content-type": "image/png"}})
 assert r.status_code == 200 and r.json()["mode"] == "page", r.text
-heavy = ("tensorflow", "keras", "tf_keras", "lxml")
+heavy = ("tensorflow", "keras", "tf_keras", "lxml", "h5py")
 print(sorted(m for m in sys.modules if m.split(".")[0] in heavy))
 """
     done = subprocess.run(

@@ -12,37 +12,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from textrec_cli.containers import PageLine, Point
 from textrec_cli.errors import InputError
 from textrec_cli.fileio import atomic_path
 
-if TYPE_CHECKING:  # lxml loads only to read or write XML: the serving path uses PageLine alone
+if TYPE_CHECKING:  # lxml loads only to read or write XML
     from lxml import etree
+
+    from textrec_cli.containers import Prediction
 
 ALTO_NS = "http://www.loc.gov/standards/alto/ns-v4#"
 ALTO_XSD = "http://www.loc.gov/standards/alto/v4/alto-4-4.xsd"
 PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
 PAGE_XSD = f"{PAGE_NS}/pagecontent.xsd"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
-
-Point = tuple[int, int]
-
-
-@dataclass
-class PageLine:
-    """One text line: its outline, baseline (may be empty) and transcription, in image pixels."""
-
-    polygon: list[Point]
-    baseline: list[Point] = field(default_factory=list)
-    text: str = ""
-    id: str = ""
-    confidence: float | None = None
-
-    @property
-    def box(self) -> tuple[int, int, int, int]:
-        """(x0, y0, x1, y1) of the polygon (falls back on the baseline)."""
-        points = self.polygon or self.baseline
-        xs, ys = [p[0] for p in points], [p[1] for p in points]
-        return min(xs), min(ys), max(xs), max(ys)
 
 
 @dataclass
@@ -57,6 +40,11 @@ class Page:
     @property
     def text(self) -> str:
         return "\n".join(line.text for line in self.lines)
+
+    @classmethod
+    def of(cls, prediction: Prediction, size: tuple[int, int]) -> Page:
+        """Any reading as the page the writers take (a line or char image: one line)."""
+        return cls(Path(prediction.file).name, size[0], size[1], prediction.page_lines(size))
 
 
 def parse_points(value: str | None) -> list[Point]:

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from textrec_cli.containers import Prediction
-from textrec_cli.data.page_xml import Page, PageLine
+from textrec_cli.containers import PageLine, Prediction
 from textrec_cli.inference.page_lines import Forward, detect_lines, keras_forward
 from textrec_cli.stems.char import to_gray_array
 from textrec_cli.stems.line import line_stem
@@ -81,40 +79,5 @@ class PageReader:
         )  # fmt: skip
 
     def predict_images(self, items: list[tuple[str, Image.Image]]) -> list[Prediction]:
-        return [page_prediction(name, self.read_page(image), self.version)
+        return [Prediction.of_page(name, self.read_page(image), self.version)
                 for name, image in items]  # fmt: skip
-
-
-def page_prediction(name: str, lines: list[PageLine], version: str = "") -> Prediction:
-    """The page as a Prediction: text is the lines joined by newlines, confidence their mean."""
-    confidence = float(np.mean([line.confidence or 0.0 for line in lines])) if lines else 0.0
-    return Prediction(
-        file=name, text="\n".join(line.text for line in lines), confidence=confidence,
-        mode="page", model_version=version,
-        lines=[{"text": line.text, "confidence": round(float(line.confidence or 0.0), 6),
-                "box": list(line.box), "polygon": [list(p) for p in line.polygon],
-                "baseline": [list(p) for p in line.baseline]} for line in lines],
-    )  # fmt: skip
-
-
-def page_lines_of(prediction: Prediction, size: tuple[int, int]) -> list[dict[str, Any]]:
-    """A prediction's lines as a page holds them: a line or char reading is one line that
-    covers the whole image (so every reading can be written as ALTO / PAGE-XML)."""
-    if prediction.mode == "page":
-        return prediction.lines or []
-    w, h = size
-    corners = [[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]]
-    return [
-        {"text": prediction.text, "confidence": prediction.confidence,
-         "box": [0, 0, w - 1, h - 1], "polygon": corners}
-    ]  # fmt: skip
-
-
-def prediction_page(prediction: Prediction, size: tuple[int, int]) -> Page:
-    """Any Prediction as a Page (for the ALTO / PAGE-XML writers)."""
-    lines = [
-        PageLine([tuple(p) for p in ln["polygon"]], [tuple(p) for p in ln.get("baseline", [])],
-                 ln["text"], f"line_{i}", ln.get("confidence"))
-        for i, ln in enumerate(page_lines_of(prediction, size), 1)
-    ]  # fmt: skip
-    return Page(Path(prediction.file).name, size[0], size[1], lines)

@@ -43,20 +43,10 @@ class CharPredictor:
         for i, (_, image) in enumerate(items):
             glyphs[i] = char_stem(image)
         probs = self.predict_arrays(glyphs)
-        results = []
-        for (file, _), p in zip(items, probs, strict=True):
-            order = np.argsort(p)[::-1][:top_k]
-            results.append(
-                Prediction(
-                    file=str(file),
-                    text=self.mapping[order[0]],
-                    confidence=float(p[order[0]]),
-                    mode="char",
-                    model_version=self.version,
-                    alternatives=[(self.mapping[i], float(p[i])) for i in order[1:]],
-                )
-            )
-        return results
+        return [
+            Prediction.top_k(str(file), p, self.mapping, top_k, self.version)
+            for (file, _), p in zip(items, probs, strict=True)
+        ]
 
 
 def load_predictor(model_path: str | Path | None = None) -> CharPredictor:

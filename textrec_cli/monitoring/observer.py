@@ -1,4 +1,4 @@
-"""The hook serving calls after every prediction: `observer(image, result, latency_ms)`.
+"""The hook serving calls after every prediction: `observer(image, prediction, latency_ms)`.
 
 It records the request in the store, updates the Prometheus metrics and, every `check_every`
 requests (or on a timer), runs the drift check. It never raises: monitoring trouble is logged,
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from PIL import Image
 
 from textrec_cli import settings
+from textrec_cli.containers import Prediction
 from textrec_cli.errors import TextrecError
 from textrec_cli.monitoring.accuracy import (
     DEFAULT_MARGIN,
@@ -28,7 +29,7 @@ from textrec_cli.monitoring.alerts import fire_alert
 from textrec_cli.monitoring.describe import summary_sentence
 from textrec_cli.monitoring.drift import DriftReport, detect_drift
 from textrec_cli.monitoring.metrics import MonitoringMetrics, mount_metrics
-from textrec_cli.monitoring.records import make_record, png_bytes
+from textrec_cli.monitoring.records import as_prediction, make_record, png_bytes
 from textrec_cli.monitoring.reference import Reference, load_reference, reference_path
 from textrec_cli.monitoring.store import ImagePolicy, PredictionStore, open_store
 
@@ -100,18 +101,21 @@ class DriftCheck:
 
 @dataclass
 class PredictionObserver:
-    """Callable `(image, result, latency_ms) -> None` for serving's `observers=[...]`."""
+    """Callable `(image, prediction, latency_ms) -> None` for serving's `observers=[...]`."""
 
     store: PredictionStore
     metrics: MonitoringMetrics | None = None
     drift_checks: tuple[DriftCheck, ...] = ()  # one per served model with a reference
     source: str = "rest"
 
-    def __call__(self, image: Image.Image, result: dict[str, Any], latency_ms: float) -> None:
+    def __call__(
+        self, image: Image.Image, prediction: Prediction | Mapping[str, Any], latency_ms: float
+    ) -> None:
         try:
+            prediction = as_prediction(prediction)
             if self.metrics is not None:
-                self.metrics.observe_prediction(result, latency_ms)
-            record = make_record(image, result, latency_ms, self.source)
+                self.metrics.observe_prediction(prediction.to_dict(), latency_ms)
+            record = make_record(image, prediction, latency_ms, self.source)
             self.store.record(record, png_bytes(image) if self.store.policy.keep else None)
             for check in self.drift_checks:
                 check.tick()
@@ -166,13 +170,13 @@ def server_monitoring(
 def log_predictions(
     store: PredictionStore,
     items: list[tuple[str, Image.Image]],
-    predictions: list,
+    predictions: list[Prediction],
     latency_ms: float,
     source: str = "cli",
 ) -> int:
     """Record a batch read by `predict --log` (each image gets the batch's mean latency)."""
     for (_, image), prediction in zip(items, predictions, strict=True):
-        record = make_record(image, prediction.to_dict(), latency_ms, source)
+        record = make_record(image, prediction, latency_ms, source)
         store.record(record, png_bytes(image) if store.policy.keep else None)
     return len(predictions)
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
 
+from textrec_cli.containers import Prediction
 from textrec_cli.monitoring.features import (
     char_histogram,
     content_hash,
@@ -51,14 +53,17 @@ class PredictionRecord:
 
 
 def make_record(
-    image: Image.Image, result: dict[str, Any], latency_ms: float, source: str = "rest"
+    image: Image.Image,
+    prediction: Prediction | Mapping[str, Any],
+    latency_ms: float,
+    source: str = "rest",
 ) -> PredictionRecord:
-    """Measure one request; `result` is a Prediction.to_dict() (text, confidence, mode, ...)."""
-    text = str(result.get("text", ""))
-    confidence = float(result.get("confidence", 0.0))
+    """Measure one request: its image and the Prediction served for it."""
+    prediction = as_prediction(prediction)
+    text, confidence = prediction.text, float(prediction.confidence)
     return PredictionRecord(
-        model_version=str(result.get("model_version", "")),
-        mode=str(result.get("mode", "")),
+        model_version=prediction.model_version,
+        mode=prediction.mode,
         source=source,
         image_hash=content_hash(image),
         features={**image_features(image), **output_features(text, confidence)},
@@ -66,6 +71,14 @@ def make_record(
         chars=char_histogram(text),
         latency_ms=float(latency_ms),
     )
+
+
+def as_prediction(prediction: Prediction | Mapping[str, Any]) -> Prediction:
+    """A Prediction as is; a `Prediction.to_dict()` read back (callers that still pass the
+    JSON: monitoring/reference.py, line_sample.py, detection_trial.py, tests' fakes)."""
+    if isinstance(prediction, Prediction):
+        return prediction
+    return Prediction.from_dict(prediction)
 
 
 def png_bytes(image: Image.Image) -> bytes:

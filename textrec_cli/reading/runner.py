@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from textrec_cli import settings
 from textrec_cli.containers import Prediction
@@ -28,6 +28,9 @@ from textrec_cli.fileio import atomic_path, sha256_file
 from textrec_cli.reading.engines import ReadSpec, Task, make_engine, peak_rss_mb
 from textrec_cli.reading.manifest import MANIFEST_FILE, ManifestWriter, read_manifest
 from textrec_cli.reading.sources import PageOpener, PageRef, list_pages
+
+if TYPE_CHECKING:
+    from textrec_cli.data.page_xml import Page
 
 FORMATS = {"alto": ".alto.xml", "page": ".page.xml", "jsonl": ".jsonl"}
 MODES_TASKS = {"page": {"line", "line_detector"}, "line": {"line"}, "char": {"char"}}
@@ -188,31 +191,26 @@ def is_done(record: dict[str, Any] | None, sha: str, version: str, paths: dict[s
     )
 
 
-def write_outputs(result: dict[str, Any], key: str, paths: dict[str, Path]) -> Prediction:
-    """A worker's answer as ALTO / PAGE-XML / JSON lines (each file atomic)."""
-    from textrec_cli.data.page_xml import write_page_file
-    from textrec_cli.inference.page_reader import page_lines_of, prediction_page
+def write_outputs(prediction: Prediction, size: tuple[int, int], paths: dict[str, Path]) -> Page:
+    """A page's reading as ALTO / PAGE-XML / JSON lines (each file atomic); the page written."""
+    from textrec_cli.data.page_xml import Page, write_page_file
 
-    payload = result["prediction"]
-    width, height = result["size"]
-    prediction = Prediction(
-        file=key, text=payload["text"], confidence=payload["confidence"], mode=payload["mode"],
-        model_version=payload.get("model_version", ""), lines=payload.get("lines"),
-    )  # fmt: skip
-    prediction.lines = page_lines_of(prediction, (width, height))
+    key = prediction.file
+    page = Page.of(prediction, size)
     for fmt, path in paths.items():
         if fmt == "jsonl":
             with atomic_path(path) as tmp:
                 tmp.write_text(
                     "".join(
-                        json.dumps({"file": key, "line": i, **line}, ensure_ascii=False) + "\n"
-                        for i, line in enumerate(prediction.lines, 1)
+                        json.dumps({"file": key, "line": i, **line.to_dict()}, ensure_ascii=False)
+                        + "\n"
+                        for i, line in enumerate(page.lines, 1)
                     ),
                     encoding="utf-8",
                 )
         else:
-            write_page_file(prediction_page(prediction, (width, height)), path, fmt)
-    return prediction
+            write_page_file(page, path, fmt)
+    return page
 
 
 def read_archive(
@@ -322,12 +320,13 @@ class _Plan:
             self.fail(ref, sha, result["error"], result.get("seconds"))
             return
         try:
-            prediction = write_outputs(result, ref.key, paths)
+            prediction = Prediction.from_dict({**result["prediction"], "file": ref.key})
+            page = write_outputs(prediction, tuple(result["size"]), paths)
         except (OSError, InputError, KeyError, TypeError, ValueError) as exc:
             self.fail(ref, sha, f"{ref.origin}: could not write its outputs ({exc})")
             return
-        lines = len(prediction.lines or [])
-        confidence = round(float(prediction.confidence), 6)
+        lines = len(page.lines)
+        confidence = round(prediction.confidence, 6)
         self.manifest.append(
             {
                 "file": ref.key, "source": ref.origin, "sha256": sha, "status": "ok",

@@ -100,13 +100,12 @@ def predict(event: dict[str, Any]) -> dict[str, Any]:
     except InputError as exc:
         raise ApiError(422, str(exc)) from None
     latency_ms = (time.perf_counter() - start) * 1000
-    result = {**prediction.to_dict(), "latency_ms": round(latency_ms, 3)}
     if monitoring_enabled():
         try:
-            monitoring().observer(parsed.image, result, latency_ms)
+            monitoring().observer(parsed.image, prediction, latency_ms)
         except Exception:  # noqa: BLE001 - monitoring must never fail a request
             log.exception("monitoring failed")
-    return result
+    return {**prediction.to_dict(), "latency_ms": round(latency_ms, 3)}
 
 
 def _route(event: dict[str, Any]) -> tuple[str, str]:

@@ -18,12 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image
 
-from textrec_cli.containers import Prediction
+from textrec_cli.containers import PageLine, Prediction
 from textrec_cli.errors import InputError, TextrecError
 from textrec_cli.fileio import sha256_file
 from textrec_cli.inference.modes import MODES, choose_mode
@@ -31,9 +31,6 @@ from textrec_cli.inference.quiet import native_stderr_silenced
 from textrec_cli.models.ctc_decode import greedy_decode
 from textrec_cli.stems.char import char_stem
 from textrec_cli.stems.line import line_stem, padded_batches
-
-if TYPE_CHECKING:
-    from textrec_cli.data.page_xml import PageLine
 
 METADATA_FILE = "metadata.json"
 MODELS_ENV = "TEXTREC_SERVE_MODELS"
@@ -168,19 +165,12 @@ class CharRuntime(ExportedModel):
         if not items:
             return []
         glyphs = np.stack([char_stem(image) for _, image in items])[..., None]
-        results = []
-        for start in range(0, len(items), self.batch):
-            for (name, _), probs in zip(
-                items[start : start + self.batch],
-                self.graphs[0].run(glyphs[start : start + self.batch]), strict=True,
-            ):  # fmt: skip
-                order = np.argsort(probs)[::-1][:top_k]
-                results.append(Prediction(
-                    file=name, text=mapping[order[0]], confidence=float(probs[order[0]]),
-                    mode="char", model_version=self.version,
-                    alternatives=[(mapping[i], float(probs[i])) for i in order[1:]],
-                ))  # fmt: skip
-        return results
+        batches = range(0, len(items), self.batch)
+        probs = np.concatenate([self.graphs[0].run(glyphs[i : i + self.batch]) for i in batches])
+        return [
+            Prediction.top_k(name, p, mapping, top_k, self.version)
+            for (name, _), p in zip(items, probs, strict=True)
+        ]
 
 
 class LineRuntime(ExportedModel):
@@ -293,10 +283,8 @@ class PageRuntime(ExportedModel):
         )  # fmt: skip
 
     def read_page(self, image: Image.Image, line_model: LineRuntime, name: str) -> Prediction:
-        from textrec_cli.inference.page_reader import page_prediction
-
         lines = self.read_lines(image, line_model)
-        return page_prediction(name, lines, f"{self.version}+{line_model.version}")
+        return Prediction.of_page(name, lines, f"{self.version}+{line_model.version}")
 
 
 Runtime = CharRuntime | LineRuntime | PageRuntime
