@@ -41,3 +41,12 @@ def test_transparent_png_reads_as_ink_on_paper() -> None:
     opaque.paste(0, (18, 5, 22, 35))
     np.testing.assert_array_equal(char_stem(transparent), char_stem(opaque))
     assert char_stem(transparent).max() == 255
+
+
+def test_border_median_is_numpys_median():
+    from textrec_cli.stems.char import border_median
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 10, 11, 1001):
+        values = rng.integers(0, 256, n).astype(np.float32)
+        assert border_median(values) == float(np.median(values))

@@ -1,6 +1,8 @@
 """The `textrec` command: a thin Typer shell over the library (every command works from Python).
 
-Heavy imports (TensorFlow, W&B) happen inside commands so `textrec --help` stays instant.
+Heavy imports (TensorFlow, W&B, rich tables) happen inside commands, the command modules load
+only when one of their commands is asked for, and `main` builds only the invoked command: a
+`textrec predict` is one model's start-up, not the whole CLI's (benchmarks/cli_startup.py).
 """
 
 from __future__ import annotations
@@ -16,14 +18,43 @@ from typing import Annotated
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import typer  # noqa: E402
-from rich.table import Table  # noqa: E402
+from typer.core import TyperCommand, TyperGroup  # noqa: E402
 
 from textrec_cli import __version__, settings  # noqa: E402
 from textrec_cli.cli_support import DataDir, LanguageModel, err, out, user_errors  # noqa: E402
 from textrec_cli.data.line_sources import LINE_DATASETS  # noqa: E402
 from textrec_cli.errors import InputError, TextrecError  # noqa: E402
 
+
+class _LazyCommands(TyperGroup):
+    """`app`'s group: the commands of COMMAND_MODULES are imported and built only when a command
+    cli.py does not define is asked for, or when all are listed (--help). Importing them all
+    pulled in rich tables, the LM builder and the page stems for every `predict`."""
+
+    _loaded = False
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> TyperCommand | TyperGroup | None:
+        if cmd_name not in self.commands:
+            self._load_modules()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        self._load_modules()
+        return super().list_commands(ctx)
+
+    def _load_modules(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        modules = typer.Typer(pretty_exceptions_enable=False)
+        for name in COMMAND_MODULES:
+            importlib.import_module(name).register(modules)
+        for name, command in typer.main.get_group(modules).commands.items():
+            self.commands.setdefault(name, command)
+
+
 app = typer.Typer(
+    cls=_LazyCommands,
     name="textrec",
     help="Handwriting recognition: download, synthesize, train, evaluate, predict.",
     no_args_is_help=True,
@@ -364,6 +395,8 @@ def train(
 
 
 def _print_mapping_table(title: str, values: dict) -> None:
+    from rich.table import Table
+
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -478,6 +511,8 @@ def evaluate(
         return
     _print_mapping_table("evaluation", {k: report[k] for k in keys})
     if dataset in LINE_DATASETS:
+        from rich.table import Table
+
         table = Table(title="worst lines")
         for column in ("cer", "reference", "read"):
             table.add_column(column)
@@ -490,6 +525,8 @@ def evaluate(
 
 
 def _print_char_confusions(report: dict) -> None:
+    from rich.table import Table
+
     worst = sorted(report["per_class"].items(), key=lambda kv: kv[1]["accuracy"])[:10]
     table = Table(title="weakest classes / most confused")
     for column in ("class", "accuracy", "support", "true → predicted", "count"):
@@ -575,17 +612,11 @@ def predict(
     for prediction in predictions:
         if as_json:
             print(json.dumps(prediction.to_dict(), ensure_ascii=False))
-        elif prediction.mode == "page":
-            out.print(
-                f"{prediction.file}\t{len(prediction.lines or [])} lines\t"
-                f"{prediction.confidence:.3f}\n{prediction.text}",
-                highlight=False,
-            )
+        elif prediction.mode == "page":  # plain print: a reading's "[sic]" is text, not markup
+            print(f"{prediction.file}\t{len(prediction.lines or [])} lines\t"
+                  f"{prediction.confidence:.3f}\n{prediction.text}")  # fmt: skip
         else:
-            out.print(
-                f"{prediction.file}\t{prediction.text}\t{prediction.confidence:.3f}",
-                highlight=False,
-            )
+            print(f"{prediction.file}\t{prediction.text}\t{prediction.confidence:.3f}")
     if failures:
         raise typer.Exit(InputError.exit_code)
 
@@ -648,15 +679,14 @@ def _predict_files(recognizer, loaded: list[tuple[str, object]]) -> tuple[list[t
 
 def _write_page_files(predictions, images: dict, fmt: str, output_dir: Path | None) -> None:
     """ALTO / PAGE-XML per image (a line or char image is a page holding one line)."""
-    from textrec_cli.data.page_xml import write_page_file
-    from textrec_cli.inference.page_reader import prediction_page
+    from textrec_cli.data.page_xml import Page, write_page_file
 
     for prediction in predictions:
         size = images[prediction.file].size
         image_path = Path(prediction.file)
         folder = output_dir or image_path.parent
         target = folder / f"{image_path.stem}.{fmt}.xml"
-        write_page_file(prediction_page(prediction, size), target, fmt)
+        write_page_file(Page.of(prediction, size), target, fmt)
         err.print(f"wrote {target}", highlight=False, soft_wrap=True)  # a path is never wrapped
 
 
@@ -669,15 +699,33 @@ COMMAND_MODULES: tuple[str, ...] = (
     "textrec_cli.labeling.commands",
     "textrec_cli.language.commands",
     "textrec_cli.reading.commands",
+    "textrec_cli.forms.commands",
     "textrec_cli.training.adapt_commands",
 )
 
-for _name in COMMAND_MODULES:
-    importlib.import_module(_name).register(app)
+
+def _app_for(args: list[str]) -> typer.Typer:
+    """`app`, or for a command defined here, a copy of it holding only that command: Typer reads
+    every command's signature to build the CLI, a `predict` needs one of them."""
+    import copy
+
+    name = next((arg for arg in args if not arg.startswith("-")), None)  # group options: flags
+    chosen = [c for c in app.registered_commands if _command_name(c) == name]
+    if not chosen:
+        return app
+    single = copy.copy(app)
+    single.registered_commands = chosen
+    return single
+
+
+def _command_name(command: typer.models.CommandInfo) -> str | None:
+    if command.name:
+        return command.name
+    return typer.main.get_command_name(command.callback.__name__) if command.callback else None
 
 
 def main() -> None:
-    app()
+    _app_for(sys.argv[1:])()
 
 
 if __name__ == "__main__":

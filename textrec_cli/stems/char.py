@@ -50,6 +50,17 @@ def _scale_wide(values: np.ndarray, mode: str) -> np.ndarray:
     return np.clip(values, 0, 255).astype(np.float32)
 
 
+def border_median(values: np.ndarray) -> float:
+    """np.median by np.partition: the same value, without importing numpy.ma (~0.1 s of a
+    one-line `textrec predict`)."""
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    middle = flat.size // 2
+    if flat.size % 2:
+        return float(np.partition(flat, middle)[middle])
+    low, high = np.partition(flat, [middle - 1, middle])[middle - 1 : middle + 1]
+    return float((low + high) / 2)
+
+
 def ink_positive(gray: np.ndarray) -> np.ndarray:
     """Return ink bright on a zero background, whatever the polarity of the input.
 
@@ -58,7 +69,7 @@ def ink_positive(gray: np.ndarray) -> np.ndarray:
     the dynamic range.
     """
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    paper = float(np.median(border))
+    paper = border_median(border)
     if paper > 127.5:
         gray = 255.0 - gray
         paper = 255.0 - paper
