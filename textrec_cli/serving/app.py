@@ -7,7 +7,6 @@ runs (`uvicorn --factory textrec_cli.serving.app:app_from_env`). Every client mi
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -27,6 +26,7 @@ from starlette.requests import ClientDisconnect
 from textrec_cli import __version__, settings
 from textrec_cli.containers import Prediction
 from textrec_cli.errors import InputError, LimitError
+from textrec_cli.serving.body import read_limited
 from textrec_cli.serving.contribute import contribute_router
 from textrec_cli.serving.payload import ApiError, Limits, parse_body
 from textrec_cli.serving.runtime import ServingRecognizer, model_paths_from_env
@@ -137,7 +137,7 @@ def create_app(
         mode: str | None = Query(None, description="auto (by shape), char, line or page"),
     ) -> JSONResponse:
         """Read one image: multipart file, JSON {"image": base64}, or a raw image body."""
-        body = await _read_limited(request, limits.max_bytes, body_timeout)
+        body = await read_limited(request, limits.max_bytes, body_timeout)
         start = time.perf_counter()
         content_type = request.headers.get("content-type")
         parsed = await run_in_threadpool(parse_body, body, content_type, limits)
@@ -166,29 +166,6 @@ def notify(
             observer(image, prediction, latency_ms)
         except Exception:
             log.exception("prediction observer %r failed", observer)
-
-
-async def _read_limited(request: Request, max_bytes: int, timeout: float | None = None) -> bytes:
-    """The body, refusing (413) anything over `max_bytes` before reading it all, and (408) a
-    body still incomplete after `timeout` seconds: a stalled upload must not hold a worker."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise ApiError(413, f"request body is {declared} bytes, over the {max_bytes} limit")
-    chunks, size = [], 0
-
-    async def read() -> None:
-        nonlocal size
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_bytes:
-                raise ApiError(413, f"request body is over the {max_bytes}-byte limit")
-            chunks.append(chunk)
-
-    try:
-        await asyncio.wait_for(read(), timeout)
-    except asyncio.TimeoutError:
-        raise ApiError(408, f"request body not received within {timeout:g} s") from None
-    return b"".join(chunks)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

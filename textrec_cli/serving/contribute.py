@@ -9,7 +9,6 @@ no licence, a blank canvas, an undecodable or oversized image, a client over its
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -39,6 +38,7 @@ from textrec_cli.monitoring.store import (
     StoreFullError,
     open_store,
 )
+from textrec_cli.serving.body import read_limited
 from textrec_cli.serving.payload import ApiError, Limits, decode_image
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -228,29 +228,6 @@ def _store(store: PredictionStore, sample: dict[str, Any]) -> int:
         raise ApiError(413, str(exc)) from None
     except InputError as exc:
         raise ApiError(422, str(exc)) from None
-
-
-async def read_limited(request: Request, max_bytes: int, timeout: float) -> bytes:
-    """The body, refused (413) past `max_bytes` before it is all read, (408) if still
-    incomplete after `timeout` s. (The same bounds as app.py's reader for /v1/predict.)"""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise ApiError(413, f"request body is {declared} bytes, over the {max_bytes} limit")
-    chunks, size = [], 0
-
-    async def read() -> None:
-        nonlocal size
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_bytes:
-                raise ApiError(413, f"request body is over the {max_bytes}-byte limit")
-            chunks.append(chunk)
-
-    try:
-        await asyncio.wait_for(read(), timeout)
-    except asyncio.TimeoutError:
-        raise ApiError(408, f"request body not received within {timeout:g} s") from None
-    return b"".join(chunks)
 
 
 def parse_contribution(body: bytes, limits: ContributeLimits) -> dict[str, Any]:
