@@ -1,8 +1,8 @@
 """The sentences a form asks people to copy, drawn deterministically from (language, seed, index).
 
-English comes from the openly licensed corpus (`data/corpus.py`), French from a short packaged
-list written for textrec (no corpus needed). Each form gets at least one line with digits, since
-real documents have numbers and the corpus alone rarely asks for them.
+English comes from the openly licensed corpus (`data/corpus.py`), French from the packaged list
+the /contribute page also asks from (`data/prompts.py`; no corpus needed). Each form gets at
+least one line with digits, since real documents have numbers and the corpus rarely asks for them.
 """
 
 from __future__ import annotations
@@ -14,43 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from textrec_cli.data.charsets import LINE_CHARSET
+from textrec_cli.data.prompts import packaged_prompts
 from textrec_cli.errors import TextrecError
 
 MIN_CHARS, MAX_CHARS = 20, 46  # one handwritten line across the writing area
-
-# Written for textrec (public domain, CC0): everyday French with digits and punctuation.
-FRENCH = (
-    "Le train de 8 h 15 part du quai n° 3.",
-    "Rendez-vous le 14 juillet, à 21 h, au port.",
-    "Il a plu 12 jours sur 30 en novembre.",
-    "« Où est la gare ? » demanda l'enfant.",
-    "Achetez 2 kg de pommes et 1 litre de lait.",
-    "La réunion est reportée au mardi 5 mars.",
-    "Notre maison se trouve au 27, rue des Lilas.",
-    "Elle a couru 10 km en 52 minutes !",
-    "Le musée ouvre à 9 h 30 ; entrée : 7 €.",
-    "Merci pour votre lettre du 3 février.",
-    "J'ai lu ce roman deux fois, en 1998.",
-    "La température a atteint 31 °C hier.",
-    "Prenez la 2e rue à gauche, puis tout droit.",
-    "Nous étions 45 élèves dans la classe.",
-    "Le colis pèse 3,5 kg ; il arrivera lundi.",
-    "Bonjour ! Comment allez-vous ce matin ?",
-    "Le marché a lieu chaque samedi, de 7 h à 13 h.",
-    "Mon frère est né le 9 octobre 2004.",
-    "Il reste 6 places pour le concert de jeudi.",
-    "La bibliothèque ferme à 18 h en été.",
-    "Le pont mesure 240 mètres de long.",
-    "Appelez-moi au retour, vers 17 h 45.",
-    "Ajoutez 250 g de farine et 3 œufs.",
-    "Le vol AF 1234 atterrit à Montréal.",
-    "Qui a écrit « Les Misérables » ?",
-    "Le chat dort sur le rebord de la fenêtre.",
-    "Nous partirons tôt, avant l'aube.",
-    "Le jardin compte 18 rosiers et 4 pommiers.",
-    "La séance commence à 20 h ; soyez à l'heure.",
-    "L'école a été fondée en 1872.",
-)
 
 
 def _usable(sentence: str) -> bool:
@@ -90,7 +57,7 @@ def _english_in(folder: Path) -> tuple[str, ...]:
 def sentence_pool(lang: str, corpus: Path | None = None) -> tuple[str, ...]:
     """Every sentence a form in `lang` may ask for, in a fixed order."""
     if lang == "fr":
-        return FRENCH
+        return tuple(s for s in packaged_prompts("fr") if _usable(s))
     if lang == "en":
         return _english(corpus)
     raise TextrecError(f"--lang must be en or fr, not {lang!r}")

@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from textrec_cli import settings
 from textrec_cli.data.charsets import LINE_CHARSET, normalize_text, unknown_chars
+from textrec_cli.data.prompts import packaged_prompts
 from textrec_cli.errors import InputError, LimitError
 from textrec_cli.monitoring.records import png_bytes
 from textrec_cli.monitoring.store import (
@@ -42,7 +43,6 @@ from textrec_cli.serving.body import read_limited
 from textrec_cli.serving.payload import ApiError, Limits, decode_image
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-PROMPTS_FILE = STATIC_DIR / "contribute_prompts.json"
 WEB_KINDS = ("canvas", "upload")  # "form" lines come from `textrec forms read`, not the page
 MAX_STROKES = 2_000
 MAX_STROKE_POINTS = 100_000  # all strokes together: minutes of pen input
@@ -105,10 +105,9 @@ class PromptSource:
         use_corpus: bool = True,
         seed: int | None = None,
     ) -> None:
-        packaged = json.loads(PROMPTS_FILE.read_text(encoding="utf-8"))
         self.lines = {
-            "en": list(english if english is not None else packaged["en"]),
-            "fr": list(french if french is not None else packaged["fr"]),
+            "en": list(english if english is not None else packaged_prompts("en")),
+            "fr": list(french if french is not None else packaged_prompts("fr")),
         }
         self.use_corpus = use_corpus
         self._sampler: Any = None
