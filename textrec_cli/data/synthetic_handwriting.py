@@ -103,6 +103,13 @@ def _distort(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return ndimage.map_coordinates(ink, [rows + dy, cols + dx], order=1, mode="constant")
 
 
+def render_ink(source: FontSource, text: str, rng: np.random.Generator) -> np.ndarray:
+    """`text` drawn in `source` (outline font or Hershey strokes) and distorted like a hand:
+    an ink map in [0, 1] on no paper (lines and paper forms put it on their own)."""
+    render = _render_hershey if source.kind == "hershey" else _render_outline
+    return _distort(render(source, text, rng), rng)
+
+
 @dataclass
 class SyntheticHandwriting:
     """A source of (line image, text) pairs for one split; `sample(rng)` makes a new one."""
@@ -124,8 +131,7 @@ class SyntheticHandwriting:
                 break
         else:
             raise TextrecError("fonts cannot draw any sampled text (check the fonts folder)")
-        render = _render_hershey if source.kind == "hershey" else _render_outline
-        ink = _distort(render(source, text, rng), rng)
+        ink = render_ink(source, text, rng)
         h, w = ink.shape
         paper = _paper(h, w, rng)
         ink_level = rng.uniform(0, 110)

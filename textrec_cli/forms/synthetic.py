@@ -38,9 +38,7 @@ def _ink(source: FontSource, text: str, rng: np.random.Generator) -> tuple[np.nd
     """(ink map in [0, 1], the text as drawn: characters the font lacks are left out)."""
     drawn, _ = handwriting.font_coverage(source)
     text = " ".join("".join(c for c in text if c in drawn).split())
-    hershey = source.kind == "hershey"
-    render = handwriting._render_hershey if hershey else handwriting._render_outline
-    ink = handwriting._distort(render(source, text, rng), rng)
+    ink = handwriting.render_ink(source, text, rng)
     rows, cols = np.flatnonzero(ink.max(axis=1) > 0.1), np.flatnonzero(ink.max(axis=0) > 0.1)
     return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], text
 
