@@ -8,12 +8,12 @@ import pytest
 from monitoring_helpers import clustered_records
 from scipy import stats
 
-from textrec_cli.errors import TextrecError
+from textrec_cli.errors import InputError, TextrecError
 from textrec_cli.monitoring.accuracy import estimate_cer, fit_calibration
 from textrec_cli.monitoring.describe import describe_change
 from textrec_cli.monitoring.documents import document_ids
 from textrec_cli.monitoring.drift import detect_drift
-from textrec_cli.monitoring.features import CONTINUOUS_FEATURES
+from textrec_cli.monitoring.features import CONTINUOUS_FEATURES, OUTPUT_FEATURES
 from textrec_cli.monitoring.records import PredictionRecord
 from textrec_cli.monitoring.reference import Reference
 
@@ -127,7 +127,7 @@ def test_reference_without_documents_still_loads_and_tests(tmp_path):
     from textrec_cli.monitoring.reference import load_reference
 
     payload = asdict(Reference.from_records(clustered_records(30, seed=1), "m", "old"))
-    for key in ("documents", "groups", "describes"):
+    for key in ("documents", "groups", "describes", "report_only"):
         del payload[key]
     (tmp_path / "reference.json").write_text(json.dumps(payload))
     old = load_reference(tmp_path)
@@ -141,3 +141,30 @@ def test_window_larger_than_the_reference_is_tested_on_its_newest_lines():
     small = Reference.from_records(clustered_records(20, seed=1), "m", "small")
     report = detect_drift(small, clustered_records(40, seed=2, ink_shift=80.0), replicates=1000)
     assert report.window == 600 and report.drifted and "ink_level" in report.drifted_features
+
+
+def test_report_only_outputs_are_shown_not_tested(tmp_path):
+    """A reference of the model's own training lines: it reads unseen pages less confidently
+    (issue 22: Copiste train vs val), so confidence is reported there, not tested; ink is."""
+    from textrec_cli.monitoring.reference import load_reference
+
+    records = clustered_records(documents=60, seed=1)
+    own = Reference.from_records(records, "m", "train lines", report_only=OUTPUT_FEATURES)
+    unsure = clustered_records(documents=10, seed=6)
+    for record in unsure:
+        record.features["confidence"] -= 0.25
+    report = detect_drift(own, unsure)
+    row = {f.feature: f for f in report.features}["confidence"]
+    assert not report.drifted and row.test == "ks-documents (report only)", report.summary
+    assert row.effect > 0.5 and row.p_value < 0.01  # still measured for the reader
+    every = Reference.from_records(records, "m", "all tested")
+    assert detect_drift(every, unsure).drifted_features == ["confidence"]
+    inky = clustered_records(documents=10, seed=6, ink_shift=80.0)
+    assert "ink_level" in detect_drift(own, inky).drifted_features
+
+    own.save(tmp_path)
+    assert load_reference(tmp_path).report_only == list(OUTPUT_FEATURES)
+    own.report_only = list(CONTINUOUS_FEATURES)  # nothing left to test: refused on load
+    own.save(tmp_path)
+    with pytest.raises(InputError, match="report_only"):
+        load_reference(tmp_path)

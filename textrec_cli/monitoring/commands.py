@@ -97,6 +97,7 @@ def _build_reference(
     from textrec_cli.monitoring.reference import (
         Reference,
         build_reference,
+        model_training_folders,
         reference_from_lines,
     )
     from textrec_cli.monitoring.simulate import line_stream
@@ -126,7 +127,10 @@ def _build_reference(
             describes={"store_period": [since, until], "synthetic_lines": 0}, seed=seed,
         )  # fmt: skip
     elif lines_dir and synthetic <= 0:
-        reference = reference_from_lines(recognizer, list(lines_dir), count, seed)
+        reference = reference_from_lines(
+            recognizer, list(lines_dir), count, seed,
+            trained_folders=model_training_folders(model),
+        )  # fmt: skip
     else:
         images, sources = [], []
         if lines_dir:
@@ -145,7 +149,8 @@ def _build_reference(
         reference.describes["synthetic_lines"] = synthetic
     path = reference.save(output or Path(model) / "reference.json")
     summary = {"reference": str(path), "count": reference.count, "source": reference.source,
-               "model_version": reference.model_version}  # fmt: skip
+               "model_version": reference.model_version,
+               "report_only": reference.report_only}  # fmt: skip
     if calibrate and lines_dir and recognizer is not None:
         from textrec_cli.monitoring.accuracy import CALIBRATION_FILE, calibration_from_lines
         from textrec_cli.monitoring.line_sample import labeled_lines
@@ -158,6 +163,12 @@ def _build_reference(
         print(json.dumps(summary, ensure_ascii=False))
     else:
         err.print(f"[green]✓[/green] reference of {reference.count} lines saved to {path}")
+        if reference.report_only:
+            err.print(
+                f"  the model trained on these lines: {', '.join(reference.report_only)} "
+                "reported, not tested (the CER estimate watches confidence)",
+                highlight=False,
+            )
         if "calibration" in summary:
             err.print(
                 f"[green]✓[/green] CER calibration (validation CER "

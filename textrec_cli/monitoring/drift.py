@@ -11,7 +11,10 @@ the closest one, in the replicates as in the window, so traffic like any one kno
 not drift. Per-feature p-values are adjusted for the number of features (min-p, with the same
 replicates); a drift must also be large enough to matter (a KS distance of `min_effect`).
 The character histogram (chi-square, Cramér's V) is reported for the reader but does not raise
-the alert: the reference keeps no per-line texts to resample.
+the alert: the reference keeps no per-line texts to resample. Nor do the features a reference
+marks `report_only`: the model's outputs (confidence, reading length) on its own training lines
+are not what it gives unseen lines (reference.py), so they would flag ordinary traffic; they
+still pick the closest group and are reported, and the CER estimate watches confidence.
 """
 
 from __future__ import annotations
@@ -282,7 +285,11 @@ def detect_drift(
     ids = document_ids(window, block)
     sizes = document_sizes(ids)
     m = len(window)
-    tests = len(CONTINUOUS_FEATURES)
+    report_only = set(reference.report_only)
+    tested = np.array([name not in report_only for name in CONTINUOUS_FEATURES])
+    tests = int(tested.sum())
+    if tests == 0:
+        raise TextrecError("the reference marks every feature report-only: nothing to test")
     replicates = replicates or default_replicates(alpha, tests)
     values = np.array([[r.features[n] for r in window] for n in CONTINUOUS_FEATURES], float)
     window_bins = np.stack([_bin(e, row) for e, row in zip(prep.edges, values, strict=True)])
@@ -296,8 +303,12 @@ def detect_drift(
     # drawn lines leave their group's counts, unless the window outgrew the group (reused lines)
     left_out = drawn if m < prep.group_sizes.max() else None
     null_all = _distances(_window_cum(null_bins), m, prep, left_out=left_out)
-    null = null_all[_closest(null_all), np.arange(tests)[:, None], np.arange(replicates)]
-    _, adjusted = _adjusted_p_values(observed, null)
+    null = null_all[
+        _closest(null_all), np.arange(len(CONTINUOUS_FEATURES))[:, None], np.arange(replicates)
+    ]
+    # the family is the tested features; report-only ones keep their own (unadjusted) p-value
+    adjusted = (1 + (null >= observed[:, None] - 1e-12).sum(axis=1)) / (replicates + 1)
+    adjusted[tested] = _adjusted_p_values(observed[tested], null[tested])[1]
     corrected = alpha  # family-wise already: min-p adjustment over the features
 
     closest_members = prep.group_of_line == closest
@@ -305,9 +316,10 @@ def detect_drift(
     for f, name in enumerate(CONTINUOUS_FEATURES):
         ref_values = np.asarray(reference.features[name], float)[closest_members]
         ref_median, win_median = float(np.median(ref_values)), float(np.median(values[f]))
-        drifted = bool(adjusted[f] < alpha and observed[f] >= min_effect)
+        drifted = bool(tested[f] and adjusted[f] < alpha and observed[f] >= min_effect)
         features.append(FeatureDrift(
-            name, "ks-documents", float(observed[f]), float(adjusted[f]), float(observed[f]),
+            name, "ks-documents" if tested[f] else "ks-documents (report only)",
+            float(observed[f]), float(adjusted[f]), float(observed[f]),
             drifted, ref_median, win_median,
             describe_change(name, ref_values, values[f]) if drifted else "",
         ))  # fmt: skip
