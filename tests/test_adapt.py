@@ -178,3 +178,23 @@ def test_adapted_lm_holds_the_collection_text(workdir: Path) -> None:
 
     decoder = load_lm_decoder(workdir / "lm", LINE_CHARSET)  # KenLM reads what was written
     assert decoder.lm_weight == bundled["lm_weight"]
+
+
+def test_an_adapted_models_own_lm_replaces_the_bundled_one(tmp_path, monkeypatch):
+    """`predict --model RUN` decodes with RUN/lm (from `adapt --lm-text`) wherever the bundled
+    LM would have been used; an explicit --lm PATH or --no-lm still wins."""
+    from textrec_cli import settings
+    from textrec_cli.language.ctc_lm import own_lm
+
+    run = tmp_path / "run"
+    run.mkdir()
+    assert own_lm(run, None) is None and own_lm(run, True) is True  # nothing of its own
+    (run / "lm").mkdir()
+    (run / "lm" / "lm.json").write_text("{}")
+    monkeypatch.setattr(settings, "USE_LM", True)
+    assert own_lm(run, None) == run / "lm"
+    assert own_lm(run, True) == run / "lm"
+    assert own_lm(run, False) is False
+    assert own_lm(run, "other_lm") == "other_lm"
+    monkeypatch.setattr(settings, "USE_LM", False)
+    assert own_lm(run, None) is None  # LM decoding off by default: still off

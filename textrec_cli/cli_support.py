@@ -43,7 +43,8 @@ LanguageModel = Annotated[
     bool | None,
     typer.Option(
         "--lm/--no-lm",
-        help="CTC line models: beam search with the bundled character 6-gram LM (default: "
+        help="CTC line models: beam search with the character 6-gram LM: the model folder's own "
+        "lm/ (from `adapt --lm-text`) if it has one, else the bundled one (default: "
         "settings.USE_LM).",
         show_default=False,
     ),

@@ -46,7 +46,9 @@ def load_reader(
     """A saved model as the reader its task needs (metadata `task`: char, line or line_detector;
     a detector reads its lines with the bundled line model). `lm`: see `attach_lm`."""
     from textrec_cli.inference.ensemble import is_ensemble, load_ensemble
+    from textrec_cli.language.ctc_lm import own_lm
 
+    lm = own_lm(path, lm)
     if is_ensemble(path):
         return attach_lm(load_ensemble(path), lm)
     saved = load_model(path)

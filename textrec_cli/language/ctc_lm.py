@@ -150,6 +150,18 @@ class CTCLanguageModelDecoder:
         return lines
 
 
+def own_lm(path: str | Path, lm: bool | str | Path | None) -> bool | str | Path | None:
+    """The LM a model folder carries (`lm/`, written by `textrec adapt --lm-text`) stands in
+    for the bundled one whenever the bundled one would be used: an adapted model decodes with
+    the LM adapted with it unless `--lm PATH` or `--no-lm` says otherwise."""
+    from textrec_cli import settings
+
+    folder = Path(path) / "lm"
+    if (lm is True or (lm is None and settings.USE_LM)) and (folder / "lm.json").is_file():
+        return folder
+    return lm
+
+
 def resolve_lm_file(lm: str | Path) -> Path:
     """An LM folder (its lm.json names the binary) or a KenLM binary/ARPA file."""
     path = Path(lm)

@@ -25,6 +25,7 @@ def _parse_widths(widths: str | None) -> tuple[int, ...] | None:
 
 def _export_dirs(models: list[Path] | None) -> list[Path]:
     """Export folders as given; Keras model folders are exported into the cache first."""
+    from textrec_cli.language.ctc_lm import own_lm
     from textrec_cli.serving.export import bundled_exports, cached_export, default_lm
 
     if not models:
@@ -36,7 +37,8 @@ def _export_dirs(models: list[Path] | None) -> list[Path]:
             dirs.append(path)
         elif (path / "model.keras").is_file():
             err.print(f"{path} is a Keras model: exporting it to LiteRT first")
-            dirs.append(cached_export(path, lm=default_lm()))
+            own = own_lm(path, None)  # an adapted model's own LM (adapt --lm-text) first
+            dirs.append(cached_export(path, lm=own if isinstance(own, Path) else default_lm()))
         else:
             raise TextrecError(f"not a model or export folder: {path}")
     return dirs
@@ -58,7 +60,11 @@ def register(app: typer.Typer) -> None:
         ] = None,
         lm: Annotated[
             bool,
-            typer.Option("--lm/--no-lm", help="Line models: carry the bundled character LM."),
+            typer.Option(
+                "--lm/--no-lm",
+                help="Line models: carry the character LM (the model's own lm/ folder from "
+                "`adapt --lm-text` when it has one, else the bundled LM).",
+            ),
         ] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print the export as JSON.")] = False,
     ) -> None:
@@ -68,9 +74,11 @@ def register(app: typer.Typer) -> None:
 
         name = "ensemble" if str(model).startswith("ensemble") else model.resolve().name
         output = output or Path("exports") / name
-        path = export_model(
-            model, output, _parse_widths(widths), settings.BUNDLED_LM if lm else None
-        )
+        from textrec_cli.language.ctc_lm import own_lm
+
+        carried = own_lm(model, True) if lm else None
+        carried = carried if isinstance(carried, Path) else (settings.BUNDLED_LM if lm else None)
+        path = export_model(model, output, _parse_widths(widths), carried)
         export_info = json.loads((path / "metadata.json").read_text())["export"]
         if as_json:
             print(json.dumps({"output": str(path), **export_info}))

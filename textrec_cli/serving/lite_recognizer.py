@@ -102,6 +102,10 @@ def lite_recognizer(
             raise TextrecError(f"model {model} reads {given}s; it cannot run in {mode} mode")
         needed = {given: Path(model)} | ({"line": bundled["line"]} if given == "page" else {})
         mode = given
+        if given == "line":
+            from textrec_cli.language.ctc_lm import own_lm
+
+            lm = own_lm(model, lm)
     else:
         needed = bundled if mode == "auto" else {mode: bundled[mode]}
         if mode == "page":
