@@ -83,7 +83,7 @@ def build_cache(shared: Path, fonts: Path) -> None:
     images = list(itertools.islice(line_stream(fonts, "none", 7), SYNTHETIC_LINES))
     predictions = recognizer.predict_images([(str(i), im) for i, im in enumerate(images)])
     for i, (image, prediction) in enumerate(zip(images, predictions, strict=True)):
-        record = make_record(image, prediction.to_dict(), 0.0, "simulation")
+        record = make_record(image, prediction, 0.0, "simulation")
         rows.append({
             "model": version, "folder": "synthetic", "collection": "synthetic",
             "document": f"synthetic/{i // SYNTHETIC_DOC}", "split": "val", "file": str(i),

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from textrec_cli.containers import Prediction
 from textrec_cli.monitoring.records import PredictionRecord, make_record
 
 
@@ -31,8 +32,7 @@ def fake_records(n: int, seed: int = 0, confidence_mean: float = 0.8) -> list[Pr
         image = Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8))
         text = "".join(rng.choice(list("abcdefgh ijklm"), int(rng.integers(5, 20))))
         confidence = float(np.clip(rng.normal(confidence_mean, 0.05), 0, 1))
-        result = {"text": text, "confidence": confidence, "mode": "line",
-                  "model_version": "test-model"}  # fmt: skip
+        result = Prediction("", text, confidence, "line", "test-model")
         records.append(make_record(image, result, float(rng.uniform(5, 20)), "rest"))
     return records
 

@@ -91,4 +91,3 @@ def test_monitoring_record_takes_the_prediction() -> None:
     assert (record.text, record.mode, record.model_version, record.confidence) == (
         "abc", "line", "m1", 0.5,
     )  # fmt: skip
-    assert make_record(image, prediction.to_dict(), 4.0, "cli").features == record.features

@@ -19,6 +19,7 @@ from cli_helpers import json_lines, run_cli
 from PIL import Image
 
 from textrec_cli import settings
+from textrec_cli.containers import Prediction
 from textrec_cli.errors import LimitError
 from textrec_cli.inference.image_io import jpeg_scans, load_image, load_image_bytes
 from textrec_cli.inference.page_lines import bands_to_lines
@@ -239,7 +240,7 @@ def test_features_are_defined_on_thin_images(size: tuple[int, int], mode: str) -
     assert set(features) == set(IMAGE_FEATURES)
     assert all(np.isfinite(v) for v in features.values()), features
     assert features["slant"] == 0.0
-    record = make_record(image, {"text": "x", "confidence": 0.5, "mode": "line"}, 1.0)
+    record = make_record(image, Prediction("", "x", 0.5, "line"), 1.0)
     assert record.features["width"] == size[0]
     assert png_bytes(image).startswith(b"\x89PNG")
 

@@ -15,6 +15,7 @@ import pytest
 from cli_helpers import run_cli
 from line_fixture import TEXTS, render
 
+from textrec_cli.containers import Prediction
 from textrec_cli.data import real_lines
 from textrec_cli.monitoring.records import make_record, png_bytes
 from textrec_cli.monitoring.store import ImagePolicy, PredictionStore
@@ -27,8 +28,7 @@ def store_with_images(workdir):
         for i in range(12):
             text = f"{TEXTS[i % len(TEXTS)]} {i}"
             image = render(text)
-            result = {"text": text.upper(), "confidence": 0.2 + 0.06 * i, "mode": "line",
-                      "model_version": "test-model"}  # fmt: skip
+            result = Prediction("", text.upper(), 0.2 + 0.06 * i, "line", "test-model")
             store.record(make_record(image, result, 10.0, "rest"), png_bytes(image))
     return path
 

@@ -167,7 +167,7 @@ def test_bundled_reference_on_real_lines(shared_fonts):
     readings = recognizer.predict_images([(str(i), im) for i, im in enumerate(images)])
     fonts = []
     for i, (image, reading) in enumerate(zip(images, readings, strict=True)):
-        fonts.append(make_record(image, reading.to_dict(), 1.0, "rest"))
+        fonts.append(make_record(image, reading, 1.0, "rest"))
         fonts[-1].document = f"font/{i // 20}"  # pages of 20 lines
     report = detect_drift(reference, fonts)
     assert report.drifted, report.summary

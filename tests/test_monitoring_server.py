@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from monitoring_helpers import fake_records, line_image
 
+from textrec_cli.containers import Prediction
 from textrec_cli.monitoring.observer import server_monitoring
 from textrec_cli.monitoring.reference import Reference
 
@@ -20,10 +21,10 @@ def _app(monitoring) -> FastAPI:
     @app.post("/predict")
     def predict(shade: int = 60) -> dict:
         image = line_image(shade=shade)
-        result = {"text": "hello", "confidence": 0.9, "mode": "line", "model_version": "test-model"}
+        result = Prediction("", "hello", 0.9, "line", "test-model")
         for observer in observers:
             observer(image, result, 12.5)
-        return result
+        return result.to_dict()
 
     monitoring.mount(app)
     return app
@@ -73,6 +74,6 @@ def test_monitoring_from_env(tmp_path, monkeypatch):
     monkeypatch.setenv("TEXTREC_MONITOR_KEEP_IMAGES", "0")
     monitoring = monitoring_from_env("lambda", [tmp_path, tmp_path / "no-reference-here"])
     assert len(monitoring.drift_checks) == 1
-    monitoring.observer(line_image(), {"text": "a", "confidence": 0.5, "mode": "line"}, 3.0)
+    monitoring.observer(line_image(), Prediction("", "a", 0.5, "line"), 3.0)
     (record,) = monitoring.observer.store.recent()
     assert record.source == "lambda" and not record.image_kept

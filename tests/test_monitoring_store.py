@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from monitoring_helpers import fake_records, line_image, postgres_cluster
 
+from textrec_cli.containers import Prediction
 from textrec_cli.errors import TextrecError
 from textrec_cli.monitoring.features import CONTINUOUS_FEATURES
 from textrec_cli.monitoring.records import make_record, png_bytes
@@ -43,7 +44,7 @@ def test_store_round_trip_and_image_policy(store_location):
         for i, record in enumerate(records):
             record.timestamp = time.time() - (5 - i)  # oldest first
             store.record(record, png_bytes(line_image(240 + i)))
-        result = {"text": "x", "confidence": 0.5, "mode": "line", "model_version": "m"}
+        result = Prediction("", "x", 0.5, "line", "m")
         big = make_record(line_image(3000, 600), result, 1.0)
         store.record(big, b"\0" * 6_000)  # over the size cap: features kept, image not
         assert store.count() == start + 7

@@ -24,7 +24,7 @@ def served_records(recognizer, images: list, batch_size: int = 64) -> list[Predi
         predictions = recognizer.predict_images([(str(i), im) for i, im in enumerate(batch)])
         latency = (time.perf_counter() - started) * 1000 / len(batch)
         records += [
-            make_record(im, p.to_dict(), latency, "simulation")
+            make_record(im, p, latency, "simulation")
             for im, p in zip(batch, predictions, strict=True)
         ]
     return records

@@ -85,7 +85,7 @@ def read_lines(
                 predictions = recognizer.predict_images(items)
                 latency = (time.perf_counter() - started) * 1000 / len(items)
                 for line, (_, image), prediction in zip(kept, items, predictions, strict=True):
-                    record = make_record(image, prediction.to_dict(), latency, "reference")
+                    record = make_record(image, prediction, latency, "reference")
                     record.document = line.document
                     records.append((line, record))
             advance(len(batch))

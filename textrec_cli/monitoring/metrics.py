@@ -17,6 +17,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from textrec_cli.containers import Prediction
 from textrec_cli.monitoring.drift import DriftReport
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -55,11 +56,11 @@ class MonitoringMetrics:
             ["model_version"], registry=self.registry,
         )  # fmt: skip
 
-    def observe_prediction(self, result: dict[str, Any], latency_ms: float) -> None:
-        mode = str(result.get("mode", ""))
-        self.requests.labels(mode, str(result.get("model_version", ""))).inc()
+    def observe_prediction(self, prediction: Prediction, latency_ms: float) -> None:
+        mode = prediction.mode
+        self.requests.labels(mode, prediction.model_version).inc()
         self.latency.labels(mode).observe(latency_ms / 1000.0)
-        self.confidence.labels(mode).observe(float(result.get("confidence", 0.0)))
+        self.confidence.labels(mode).observe(float(prediction.confidence))
 
     def observe_drift(self, report: DriftReport) -> None:
         version = report.model_version

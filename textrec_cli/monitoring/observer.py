@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from textrec_cli.monitoring.alerts import fire_alert
 from textrec_cli.monitoring.describe import summary_sentence
 from textrec_cli.monitoring.drift import DriftReport, detect_drift
 from textrec_cli.monitoring.metrics import MonitoringMetrics, mount_metrics
-from textrec_cli.monitoring.records import as_prediction, make_record, png_bytes
+from textrec_cli.monitoring.records import make_record, png_bytes
 from textrec_cli.monitoring.reference import Reference, load_reference, reference_path
 from textrec_cli.monitoring.store import ImagePolicy, PredictionStore, open_store
 
@@ -108,13 +108,10 @@ class PredictionObserver:
     drift_checks: tuple[DriftCheck, ...] = ()  # one per served model with a reference
     source: str = "rest"
 
-    def __call__(
-        self, image: Image.Image, prediction: Prediction | Mapping[str, Any], latency_ms: float
-    ) -> None:
+    def __call__(self, image: Image.Image, prediction: Prediction, latency_ms: float) -> None:
         try:
-            prediction = as_prediction(prediction)
             if self.metrics is not None:
-                self.metrics.observe_prediction(prediction.to_dict(), latency_ms)
+                self.metrics.observe_prediction(prediction, latency_ms)
             record = make_record(image, prediction, latency_ms, self.source)
             self.store.record(record, png_bytes(image) if self.store.policy.keep else None)
             for check in self.drift_checks:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,12 +53,11 @@ class PredictionRecord:
 
 def make_record(
     image: Image.Image,
-    prediction: Prediction | Mapping[str, Any],
+    prediction: Prediction,
     latency_ms: float,
     source: str = "rest",
 ) -> PredictionRecord:
     """Measure one request: its image and the Prediction served for it."""
-    prediction = as_prediction(prediction)
     text, confidence = prediction.text, float(prediction.confidence)
     return PredictionRecord(
         model_version=prediction.model_version,
@@ -71,14 +69,6 @@ def make_record(
         chars=char_histogram(text),
         latency_ms=float(latency_ms),
     )
-
-
-def as_prediction(prediction: Prediction | Mapping[str, Any]) -> Prediction:
-    """A Prediction as is; a `Prediction.to_dict()` read back (callers that still pass the
-    JSON: monitoring/reference.py, line_sample.py, detection_trial.py, tests' fakes)."""
-    if isinstance(prediction, Prediction):
-        return prediction
-    return Prediction.from_dict(prediction)
 
 
 def png_bytes(image: Image.Image) -> bytes:

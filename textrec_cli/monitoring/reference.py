@@ -160,7 +160,7 @@ def build_reference(
         predictions = recognizer.predict_images([(str(i), im) for i, im in enumerate(batch)])
         latency = (time.perf_counter() - started) * 1000 / len(batch)
         for image, prediction in zip(batch, predictions, strict=True):
-            record = make_record(image, prediction.to_dict(), latency, "reference")
+            record = make_record(image, prediction, latency, "reference")
             record.document = f"image/{len(records)}"  # independent images, no pages
             records.append(record)
     if not records:
