@@ -1,8 +1,10 @@
 """Page reading on real pages: textrec vs Tesseract (and kraken's segmenter), one table.
 
-On the `val` pages of ../shared/data/copiste/pages (33 pages, eScriptorium ALTO ground truth):
-detection precision/recall/F1 at box IoU 0.5, line-matched CER and seconds per page, all scored
-by `textrec_cli.evaluation.page_eval` (the same code as `textrec evaluate --dataset real_pages`).
+On the `val` pages of each page collection (default: ../shared/data/copiste/pages, 33 pages, and
+../shared/data/pages_more, 15 pages of 18th-c. manuscripts with margins and scanner bed; ALTO
+ground truth), separately and together: detection precision/recall/F1 at box IoU 0.5,
+line-matched CER and seconds per page, all scored by `textrec_cli.evaluation.page_eval` (the
+same code as `textrec evaluate --dataset real_pages`).
 
 - textrec: the bundled (or --model) line detector + the bundled line model, one detector pass
   and one batch of lines per page; the model is warmed up before timing.
@@ -18,6 +20,7 @@ kraken) pays for them in precision: a reader is not asked for them.
 
     python benchmarks/page_accuracy.py                 # bundled models, all val pages
     python benchmarks/page_accuracy.py --limit 5 --no-tesseract
+    python benchmarks/page_accuracy.py --pages ../shared/data/pages_more
 
 A rich table goes to stderr; the JSON result goes to --output
 (benchmarks/results/page_accuracy.json) and is the last line of stdout.
@@ -93,12 +96,62 @@ def kraken_pages(kraken: str, paths: list[Path]) -> tuple[list[list[PageLine]], 
         return [read_page_file(p).lines for p in outputs], seconds
 
 
+def run_engines(
+    samples: list, reader: PageReader, args: argparse.Namespace, notes: dict[str, str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Per-page records of each engine on one collection's pages."""
+    records: dict[str, list[dict[str, Any]]] = {"textrec": []}
+    with progress_bar("textrec", len(samples)) as advance:
+        for sample in samples:
+            image = load_image(sample.image_path)
+            started = time.perf_counter()
+            lines = reader.read_page(image)
+            seconds = time.perf_counter() - started
+            records["textrec"].append({"seconds": seconds, **page_scores(sample.page.lines, lines)})
+            advance(1)
+    if args.no_tesseract or not tesseract_available():
+        notes["tesseract"] = "--no-tesseract" if args.no_tesseract else "tesseract not installed"
+    else:
+        lang = args.tesseract_lang
+        if lang == "auto":
+            lang = "eng+fra" if {"eng", "fra"} <= tesseract_languages() else "eng"
+        notes["tesseract"] = f"{tesseract_version()} -l {lang} --psm 3"
+        records["tesseract"] = []
+        with progress_bar("tesseract --psm 3", len(samples)) as advance:
+            for sample in samples:
+                started = time.perf_counter()
+                lines = tesseract_page(sample.image_path, lang)
+                seconds = time.perf_counter() - started
+                records["tesseract"].append(
+                    {"seconds": seconds, **page_scores(sample.page.lines, lines)}
+                )
+                advance(1)
+    if args.kraken:
+        stderr_console.print("kraken segment -bl (all pages, one call) ...")
+        found, seconds = kraken_pages(args.kraken, [s.image_path for s in samples])
+        records["kraken_blla"] = [{"seconds": seconds, **page_scores(s.page.lines, lines)}
+                                  for s, lines in zip(samples, found, strict=True)]  # fmt: skip
+        notes["kraken_blla"] = "kraken default blla segmenter (detection only, no text)"
+    else:
+        notes["kraken"] = "not run (--kraken BIN not given)"
+    return records
+
+
+def summary_of(records: list[dict[str, Any]], engine: str) -> dict[str, Any]:
+    summary = summarize(records)
+    if engine == "kraken_blla":
+        summary["line_cer"] = summary["page_cer"] = None  # segmentation only: no text
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=settings.BUNDLED_DETECTOR)
-    parser.add_argument("--pages", type=Path, default=Path("../shared/data/copiste/pages"))
+    parser.add_argument("--pages", type=Path, action="append", default=None,
+                        help="a page collection (repeatable; default: the shared Copiste pages "
+                        "and pages_more); scored separately and together")  # fmt: skip
     parser.add_argument("--split", default="val")
-    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--limit", type=int, default=None, help="pages per collection")
     parser.add_argument("--no-tesseract", action="store_true")
     parser.add_argument("--tesseract-lang", default="auto")
     parser.add_argument("--kraken", default=None, help="a kraken executable (its own venv)")
@@ -106,74 +159,54 @@ def main() -> None:
         "--output", type=Path, default=Path("benchmarks/results/page_accuracy.json")
     )
     args = parser.parse_args()
-
-    samples = real_pages.load(args.pages, args.split)[: args.limit]
-    engines: dict[str, dict[str, Any]] = {}
-    notes: dict[str, str] = {}
+    folders = args.pages or [Path("../shared/data/copiste/pages"),
+                             Path("../shared/data/pages_more")]  # fmt: skip
 
     reader = load_reader(args.model)
     if not isinstance(reader, PageReader):
         raise SystemExit(f"{args.model} is not a line detector")
     reader.read_page(Image.new("L", (1000, 1400), 255))  # compile outside the timing
-    records = []
-    with progress_bar("textrec", len(samples)) as advance:
-        for sample in samples:
-            image = load_image(sample.image_path)
-            started = time.perf_counter()
-            lines = reader.read_page(image)
-            seconds = time.perf_counter() - started
-            records.append({"seconds": seconds, **page_scores(sample.page.lines, lines)})
-            advance(1)
-    engines["textrec"] = {"version": reader.version, **summarize(records)}
-
-    if args.no_tesseract or not tesseract_available():
-        notes["tesseract"] = "--no-tesseract" if args.no_tesseract else "tesseract not installed"
-    else:
-        lang = args.tesseract_lang
-        if lang == "auto":
-            lang = "eng+fra" if {"eng", "fra"} <= tesseract_languages() else "eng"
-        records = []
-        with progress_bar("tesseract --psm 3", len(samples)) as advance:
-            for sample in samples:
-                started = time.perf_counter()
-                lines = tesseract_page(sample.image_path, lang)
-                seconds = time.perf_counter() - started
-                records.append({"seconds": seconds, **page_scores(sample.page.lines, lines)})
-                advance(1)
-        engines["tesseract"] = {"version": f"{tesseract_version()} -l {lang} --psm 3",
-                                **summarize(records)}  # fmt: skip
-
-    if args.kraken:
-        stderr_console.print("kraken segment -bl (all pages, one call) ...")
-        found, seconds = kraken_pages(args.kraken, [s.image_path for s in samples])
-        records = [{"seconds": seconds, **page_scores(s.page.lines, lines)}
-                   for s, lines in zip(samples, found, strict=True)]  # fmt: skip
-        summary = summarize(records)
-        summary["line_cer"] = summary["page_cer"] = None  # segmentation only: no text
-        engines["kraken_blla"] = {"version": "kraken default blla segmenter", **summary}
-    else:
-        notes["kraken"] = "not run (--kraken BIN not given)"
-
+    notes: dict[str, str] = {}
+    collections: dict[str, dict[str, Any]] = {}
+    together: dict[str, list[dict[str, Any]]] = {}
+    for folder in folders:
+        samples = real_pages.load(folder, args.split)[: args.limit]
+        records = run_engines(samples, reader, args, notes)
+        for engine, rows in records.items():
+            together.setdefault(engine, []).extend(rows)
+        collections[folder.name if folder.name != "pages" else folder.parent.name] = {
+            "pages_dir": str(folder), "pages": len(samples),
+            "true_lines": sum(len(s.page.lines) for s in samples),
+            "engines": {e: summary_of(r, e) for e, r in records.items()},
+        }  # fmt: skip
+    if len(folders) > 1:
+        collections["all"] = {
+            "pages": sum(c["pages"] for c in collections.values()),
+            "true_lines": sum(c["true_lines"] for c in collections.values()),
+            "engines": {e: summary_of(r, e) for e, r in together.items()},
+        }
     result = {
         "benchmark": "page_accuracy",
-        "pages_dir": str(args.pages),
         "split": args.split,
-        "pages": len(samples),
-        "true_lines": sum(len(s.page.lines) for s in samples),
+        "textrec_version": reader.version,
         "detection_iou": 0.5,
-        "engines": engines,
+        "collections": collections,
         "notes": notes,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                    "loadavg": Path("/proc/loadavg").read_text().split()[:3]
+                    if Path("/proc/loadavg").is_file() else None},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    table = Table(title=f"page reading, {args.pages.name} {args.split} ({len(samples)} pages)")
-    for column in ("engine", "precision", "recall", "F1 @IoU.5", "line CER", "page CER", "s/page"):
-        table.add_column(column, justify="right" if column != "engine" else "left")
-    for name, row in engines.items():
-        fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
-        table.add_row(name, fmt(row["precision"]), fmt(row["recall"]), fmt(row["f1"]),
-                      fmt(row["line_cer"]), fmt(row["page_cer"]),
-                      f"{row['seconds_per_page']:.2f}")  # fmt: skip
+    }  # fmt: skip
+    table = Table(title=f"page reading, {args.split} pages")
+    for column in ("collection", "engine", "precision", "recall", "F1 @IoU.5", "line CER",
+                   "page CER", "s/page"):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("collection", "engine") else "right")
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    for name, collection in collections.items():
+        for engine, row in collection["engines"].items():
+            table.add_row(name, engine, fmt(row["precision"]), fmt(row["recall"]),
+                          fmt(row["f1"]), fmt(row["line_cer"]), fmt(row["page_cer"]),
+                          f"{row['seconds_per_page']:.2f}")  # fmt: skip
     Console(stderr=True).print(table)
     write_json(args.output, result)
     print(json.dumps(result))

@@ -33,7 +33,7 @@ def test_polygons_from_a_known_map() -> None:
     assert len(lines) == 2
     top, bottom = lines
     # band rows 10..13 (4 thick) grown 4 up and 3 down -> rows 6..16 -> pixels 12..34 at factor 2
-    assert top.box == (6, 12, 143, 34)
+    assert top.box == (6, 12, 144, 34)  # columns 5..69 grown 2 each side: edges 2.5..71.5
     assert bottom.box[1] > top.box[3] - 4
     assert top.confidence == 1.0 and abs(bottom.confidence - 0.9) < 1e-6
     # the baseline is near the band's lower edge, straight across the line

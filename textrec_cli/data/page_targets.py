@@ -93,3 +93,22 @@ def draw_bands(
             points = points @ matrix[:, :2].T + matrix[:, 2]
         draw.polygon([tuple(p) for p in points], fill=1)
     return np.asarray(mask, dtype=np.uint8)
+
+
+def band_spacing(bands: list[list[tuple[float, float]]]) -> float | None:
+    """Median distance from each band to the nearest band below it that shares its columns.
+
+    The writing's size on a page, in the bands' pixels: the trainer rescales each page so its
+    lines arrive at the spacing the detector learns (and inference estimates the same quantity).
+    """
+    boxes = [(min(x for x, _ in b), (min(y for _, y in b) + max(y for _, y in b)) / 2,
+              max(x for x, _ in b)) for b in bands if len(b) >= 3]  # fmt: skip
+    gaps = []
+    for x0, y, x1 in boxes:
+        below = [
+            y2 - y for a0, y2, a1 in boxes
+            if y2 > y + 1 and min(x1, a1) - max(x0, a0) > 0.3 * min(x1 - x0, a1 - a0)
+        ]  # fmt: skip
+        if below:
+            gaps.append(min(below))
+    return float(np.median(gaps)) if gaps else None

@@ -12,7 +12,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from textrec_cli.data.page_xml import Page, read_page_file
+import numpy as np
+
+from textrec_cli.data.page_xml import Page, PageLine, read_page_file
 from textrec_cli.errors import InputError
 
 NAME = "real_pages"
@@ -68,10 +70,37 @@ def _from_table(folder: Path, table: Path) -> list[PageSample]:
     if "image" not in rows[0] or xml_key not in rows[0]:
         raise InputError(f"{table} needs columns image and alto (or xml)")
     return [
-        PageSample(folder / row["image"], read_page_file(folder / row[xml_key]),
+        PageSample(folder / row["image"], repair_baselines(read_page_file(folder / row[xml_key])),
                    (row.get("split") or "train").strip())
         for row in rows
     ]  # fmt: skip
+
+
+def _inside(line: PageLine, slack: float = 0.25) -> bool:
+    """Whether the baseline lies within the polygon's box (grown by `slack` of its height)."""
+    x0, y0, x1, y1 = line.box
+    pad = slack * (y1 - y0 + 1)
+    return all(x0 - pad <= x <= x1 + pad and y0 - pad <= y <= y1 + pad for x, y in line.baseline)
+
+
+def repair_baselines(page: Page) -> Page:
+    """Rescale baselines left in the original scan's pixels, drop those that still miss their line.
+
+    Some exports rescale polygons to the delivered JPEG but not baselines (`pages_more`: baselines
+    ~2.9x too large); a wrong baseline would draw the detector's training band far off the line.
+    """
+    lines = [ln for ln in page.lines if ln.baseline and ln.polygon]
+    if not lines or np.mean([_inside(ln) for ln in lines]) > 0.8:
+        return page
+    ratios = [
+        sum(x for x, _ in ln.baseline) / len(ln.baseline) / max((ln.box[0] + ln.box[2]) / 2, 1)
+        for ln in lines
+    ]
+    k = float(np.median(ratios))
+    for line in lines:
+        scaled = [(round(x / k), round(y / k)) for x, y in line.baseline]
+        line.baseline = scaled if _inside(PageLine(line.polygon, scaled)) else []
+    return page
 
 
 def _from_xml_files(folder: Path) -> list[PageSample]:

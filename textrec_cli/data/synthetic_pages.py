@@ -3,9 +3,11 @@
 Lines come from real `train` line crops (a `real_lines` folder, default ../shared/data/copiste)
 and from synthetic handwriting (fonts + Hershey strokes); they are laid out with margins, indents
 and uneven spacing, bent slightly, on varied paper (blank or ruled, tinted, grainy, with
-bleed-through), next to printed headers and stray marks that are not text; then the page gets a
-small skew, a photographed-page perspective and uneven lighting. Every geometric step is applied
-to the line polygons and baselines too, so labels are exact. Seeded: same seed, same pages.
+bleed-through, folds), in sizes from small to very large and sometimes with widely spaced words,
+next to printed headers and stray marks that are not text; then the page gets a small skew, a
+photographed-page perspective and uneven lighting, and sometimes lies on a dark scanner bed with
+a ruler. Every geometric step is applied to the line polygons and baselines too, so labels are
+exact. Seeded: same seed, same pages.
 """
 
 from __future__ import annotations
@@ -87,8 +89,8 @@ class SyntheticPages:
         height = int(width * rng.uniform(1.25, 1.45))
         page = _paper(width, height, rng)
         lines: list[PageLine] = []
-        line_h = float(rng.uniform(26, 56))
-        spacing = line_h * float(rng.uniform(1.25, 1.9))
+        line_h = float(np.exp(rng.uniform(np.log(18), np.log(80))))  # small .. very large hands
+        spacing = line_h * float(rng.uniform(1.25, 2.4))
         left, right = int(rng.integers(30, 160)), int(rng.integers(20, 90))
         y = float(rng.integers(40, 140))
         if rng.random() < 0.6:
@@ -96,6 +98,7 @@ class SyntheticPages:
         if rng.random() < 0.4:
             _ruling(page, rng, y, spacing)
         bleed = np.zeros_like(page) if rng.random() < 0.3 else None
+        wide_words = rng.random() < 0.25  # a widely spaced hand: the detector must not split it
         while y + line_h * 1.6 < height - 40:
             ink, text = self._line(rng)
             scale = line_h * float(rng.uniform(0.9, 1.15)) / ink.shape[0]
@@ -107,6 +110,9 @@ class SyntheticPages:
             new_h = max(4, round(ink.shape[0] * scale))
             ink = np.asarray(Image.fromarray((ink * 255).astype(np.uint8)).resize((new_w, new_h)),
                              dtype=np.float32) / 255  # fmt: skip
+            if wide_words:
+                ink = _spread_words(ink, rng, room)
+                new_w = ink.shape[1]
             line = _place(page, ink, left + indent, int(y), rng, text)
             if line is not None:
                 lines.append(line)
@@ -120,8 +126,12 @@ class SyntheticPages:
             ghost = np.asarray(ghost.filter(ImageFilter.GaussianBlur(1.5)), dtype=np.float32)
             page -= ghost / 255 * float(rng.uniform(15, 45))
         _stray_marks(page, rng)
+        if rng.random() < 0.2:
+            _fold(page, rng)
         image = Image.fromarray(np.clip(page, 0, 255).astype(np.uint8))
         image, lines = _photograph(image, lines, rng)
+        if rng.random() < 0.3:
+            image, lines = _on_scanner_bed(image, lines, rng)
         return image, Page("synthetic.png", image.width, image.height, lines)
 
     def sample_page(self, rng: np.random.Generator) -> tuple[np.ndarray, list, list[PageLine]]:
@@ -133,6 +143,57 @@ class SyntheticPages:
         """(gray page, band polygons): the detector trainer's source interface."""
         gray, bands, _ = self.sample_page(rng)
         return gray, bands
+
+
+def _spread_words(ink: np.ndarray, rng: np.random.Generator, room: int) -> np.ndarray:
+    """Widen the blank gaps between words (column runs without ink) by 1.5..3x, within `room`."""
+    blank = ink.max(axis=0) < 0.1
+    min_gap = max(2, int(0.25 * ink.shape[0]))
+    factor = float(rng.uniform(1.5, 3.0))
+    repeats = np.ones(ink.shape[1], dtype=int)
+    start = None
+    for x, is_blank in enumerate(np.append(blank, False)):
+        if is_blank and start is None:
+            start = x
+        elif not is_blank and start is not None:
+            if x - start >= min_gap and start > 0 and x < ink.shape[1]:
+                repeats[start:x] = int(round(factor))
+            start = None
+    spread = np.repeat(ink, repeats, axis=1)
+    return spread if spread.shape[1] <= room else ink
+
+
+def _fold(page: np.ndarray, rng: np.random.Generator) -> None:
+    """A fold across the sheet: a soft shadow with a bright crest beside it."""
+    h, w = page.shape
+    vertical = rng.random() < 0.5
+    n = w if vertical else h
+    at, width = float(rng.uniform(0.3, 0.7)) * n, float(rng.uniform(3, 12))
+    d = np.arange(n) - at
+    profile = -float(rng.uniform(10, 35)) * np.exp(-((d / width) ** 2))
+    profile += float(rng.uniform(0, 15)) * np.exp(-(((d - 2 * width) / width) ** 2))
+    page += profile[None, :] if vertical else profile[:, None]
+
+
+def _on_scanner_bed(
+    image: Image.Image, lines: list[PageLine], rng: np.random.Generator
+) -> tuple[Image.Image, list[PageLine]]:
+    """The sheet photographed on a dark scanner bed with a margin around it: not text."""
+    w, h = image.size
+    left, top = int(rng.uniform(0.03, 0.25) * w), int(rng.uniform(0.03, 0.15) * h)
+    right, bottom = int(rng.uniform(0.03, 0.25) * w), int(rng.uniform(0.03, 0.15) * h)
+    bed = Image.new("L", (w + left + right, h + top + bottom), int(rng.uniform(10, 90)))
+    bed.paste(image, (left, top))
+    draw = ImageDraw.Draw(bed)
+    if rng.random() < 0.5:  # a ruler or a colour chart along one edge
+        y = int(rng.uniform(0, max(top - 12, 1)))
+        draw.rectangle((left, y, left + w // 2, y + 10), fill=int(rng.uniform(180, 240)))
+        for x in range(left, left + w // 2, 8):
+            draw.line((x, y, x, y + 5), fill=20)
+    moved = [PageLine([(x + left, y + top) for x, y in ln.polygon],
+                      [(x + left, y + top) for x, y in ln.baseline], ln.text, ln.id)
+             for ln in lines]  # fmt: skip
+    return bed, moved
 
 
 def _paper(width: int, height: int, rng: np.random.Generator) -> np.ndarray:

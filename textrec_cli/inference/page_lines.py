@@ -1,8 +1,14 @@
-"""From the detector's band map to line polygons in reading order (scikit-image + SciPy).
+"""From a page to its line polygons in reading order: size the page, detect bands, trace lines.
 
-Each connected band is one line; it is grown up and down by the ascender/descender ratios the
-detector was trained with (metadata `band_ratios`), traced with `find_contours`, simplified, and
-scaled back to the input image's pixels. Columns are found from vertical gutters between lines.
+The detector learned lines a fixed distance apart (`line_spacing` in its metadata), so the page is
+first rescaled by the writing's own line spacing (`page_scale.estimate_spacing`) instead of to a
+fixed height: small writing on a big scan is enlarged, a large hand shrunk. Each connected band of
+the detector's map is one line, after fragments on one baseline (a widely spaced hand's words) are
+closed into one band; a band is grown up and down by the ascender/descender ratios the detector
+was trained with (metadata `band_ratios`) and outlined by its column envelope. Lines whose ink is
+far fainter than the page's (show-through from the back) or that lie on dark scanner bed are
+dropped. Columns are found from vertical gutters between lines. NumPy + scipy.ndimage only: the
+CLI's page mode and serving import this module at start-up.
 """
 
 from __future__ import annotations
@@ -13,14 +19,22 @@ from typing import Any
 import numpy as np
 from PIL import Image
 from scipy import ndimage
-from skimage import measure
 
-from textrec_cli.data.page_targets import BAND_DOWN, BAND_UP, BandRatios
+from textrec_cli.data.page_targets import BAND_DOWN, BAND_UP, BandRatios, band_spacing
 from textrec_cli.data.page_xml import PageLine
+from textrec_cli.inference.page_scale import estimate_spacing
+from textrec_cli.stems.char import to_gray_array
 from textrec_cli.stems.page import page_stem
 
 MAX_LINES = 300  # a photo of gravel must not become 10,000 line crops
 MIN_BAND_WIDTH = 4  # band-map pixels (8 detector-input pixels)
+LINE_SPACING = 18.0  # detector px between lines when the metadata does not say (Copiste, 512 px)
+SIZE_RANGE = (1.0, 3.0)  # enlarge up to 3x; never shrink below the default height (see docs)
+MAX_STEM_PIXELS = 3_000_000  # bounds detector time and memory on a huge, tiny-writing scan
+TILE_OVERLAP = 64  # detector rows shared by neighbouring windows of a tall page
+WORD_GAP = 3.0  # band thicknesses: fragments closer than this on one row are one line
+EDGE_RATIO = 0.5  # handwriting: |dI/dx| >= 0.54 |dI/dy| on 99.5% of the shared pages' lines
+FAINT = 0.4  # a line whose ink contrast is under this share of the page's median is show-through
 
 # The detector as a function: uint8 page stems (1, H, W, 1) -> band probabilities (1, H/2, W/2, 1).
 # A Keras model (`keras_forward`) and an exported LiteRT graph (serving) both fit, so the page
@@ -38,16 +52,53 @@ def keras_forward(model: Any) -> Forward:
 
 
 def band_map(
-    forward: Forward, image: Image.Image | np.ndarray, height: int
+    forward: Forward, image: Image.Image | np.ndarray, height: int, window: int | None = None
 ) -> tuple[np.ndarray, float]:
     """(band probability over the image's area, input pixels per band-map pixel)."""
     stem, scale = page_stem(image, height)
-    prob = np.asarray(forward(stem[None, :, :, None]))[0, :, :, 0]
+    prob = tiled_forward(forward, stem, window)
     w, h = image.size if isinstance(image, Image.Image) else image.shape[::-1]
     # at least one map pixel: a 20000x1 image scales to under half a stem row (was a 500)
     valid_w = max(1, -(-round(w / scale) // 2))
     valid_h = max(1, -(-round(h / scale) // 2))
     return prob[:valid_h, :valid_w], 2 * scale
+
+
+def tiled_forward(forward: Forward, stem: np.ndarray, window: int | None) -> np.ndarray:
+    """The band map of a stem of any height through a detector that takes `window` rows (an
+    exported LiteRT graph has a fixed height): short stems are padded with paper, tall ones run
+    as overlapping windows whose central rows are stitched together."""
+    h = stem.shape[0]
+    run = lambda x: np.asarray(forward(x[None, :, :, None]))[0, :, :, 0]  # noqa: E731
+    if window is None or h == window:
+        return run(stem)
+    if h < window:
+        paper = int(np.median(stem[-1]))
+        padded = np.vstack([stem, np.full((window - h, stem.shape[1]), paper, stem.dtype)])
+        return run(padded)[: h // 2]
+    overlap = min(TILE_OVERLAP, window // 4)
+    step = window - 2 * overlap
+    starts = list(range(0, h - window, step)) + [h - window]
+    out = np.zeros((h // 2, stem.shape[1] // 2), dtype=np.float32)
+    for top in starts:
+        part = run(stem[top : top + window])
+        lo = (top + (overlap if top else 0)) // 2
+        hi = (top + window - (overlap if top + window < h else 0)) // 2
+        out[lo:hi] = part[lo - top // 2 : hi - top // 2]
+    return out
+
+
+def stem_height(
+    image_hw: tuple[int, int], spacing: float | None, height: int, target: float
+) -> int:
+    """Detector input height that puts lines `target` px apart (a multiple of 16, bounded)."""
+    h, w = image_hw
+    if not spacing:
+        return height
+    tall = h * target / spacing
+    tall = float(np.clip(tall, SIZE_RANGE[0] * height, SIZE_RANGE[1] * height))
+    tall = min(tall, float(np.sqrt(MAX_STEM_PIXELS * h / max(w, 1))))
+    return max(64, int(round(tall / 16)) * 16)
 
 
 def detect_lines(
@@ -56,12 +107,109 @@ def detect_lines(
     metadata: dict[str, Any],
     threshold: float = 0.5,
 ) -> list[PageLine]:
-    """One detector pass on a page -> its lines (polygon, baseline, detection confidence)."""
+    """Size the page by its writing, one detector pass -> its lines (polygon, baseline, conf)."""
     height = int(metadata.get("input_shape", [512])[0])
     ratios = BandRatios(**metadata.get("band_ratios", {}))
-    prob, factor = band_map(forward, image, height)
-    w, h = image.size if isinstance(image, Image.Image) else image.shape[::-1]
-    return bands_to_lines(prob, factor, (w, h), ratios, threshold)
+    gray = to_gray_array(image)
+    h, w = gray.shape
+    if h < 1 or w < 1:
+        return []
+    found = estimate_spacing(gray)
+    rotated = found is not None and found.rotated
+    if rotated:  # lines run vertically: read the page turned upright, map the lines back
+        gray = np.ascontiguousarray(np.rot90(gray, 1))
+        h, w = gray.shape
+    target = float(metadata.get("line_spacing") or LINE_SPACING)
+    spacing = found.spacing if found else None
+    lines = _detect_at(forward, gray, stem_height((h, w), spacing, height, target), ratios,
+                       threshold, height)  # fmt: skip
+    # the profile estimate can lock onto a third or twice the true pitch, and finds none on a
+    # page of a few lines: the detected lines' own spacing, when it disagrees, decides
+    measured = band_spacing([line.polygon for line in lines])
+    if measured and not 0.65 < measured / (spacing or h * target / height) < 1.55:
+        lines = _detect_at(forward, gray, stem_height((h, w), measured, height, target), ratios,
+                           threshold, height)  # fmt: skip
+    if rotated:
+        lines = reading_order([_unrotate(line, h) for line in lines])
+    return lines
+
+
+def _detect_at(
+    forward: Forward,
+    gray: np.ndarray,
+    tall: int,
+    ratios: BandRatios,
+    threshold: float,
+    window: int | None = None,
+) -> list[PageLine]:
+    h, w = gray.shape
+    prob, factor = band_map(forward, gray, tall, window)
+    lines = bands_to_lines(prob, factor, (w, h), ratios, threshold)
+    return drop_faint(gray, drop_nested(lines))
+
+
+def drop_nested(lines: list[PageLine]) -> list[PageLine]:
+    """Drop a short line lying mostly inside a much longer one's box (a tall letter's separate
+    band); slanted neighbours' boxes overlap a lot too, but they are as long as each other."""
+    kept: list[PageLine] = []
+    area = lambda b: (b[2] - b[0] + 1) * (b[3] - b[1] + 1)  # noqa: E731
+    for line in sorted(lines, key=lambda ln: -area(ln.box)):
+        x0, y0, x1, y1 = line.box
+        inside = any(
+            (x1 - x0) < 0.35 * (k[2] - k[0])
+            and max(0, min(x1, k[2]) - max(x0, k[0]) + 1)
+            * max(0, min(y1, k[3]) - max(y0, k[1]) + 1)
+            >= 0.6 * area(line.box)
+            for k in (kept_line.box for kept_line in kept)
+        )
+        if not inside:
+            kept.append(line)
+    return reading_order(kept)
+
+
+def _unrotate(line: PageLine, rotated_h: int) -> PageLine:
+    """A line found on the page turned 90 degrees anticlockwise (np.rot90), in the original
+    page's pixels: rotated (x, y) was original (rotated_h - 1 - y, x)."""
+    back = lambda pts: [(rotated_h - 1 - y, x) for x, y in pts]  # noqa: E731
+    return PageLine(back(line.polygon), back(line.baseline), line.text, line.id, line.confidence)
+
+
+def drop_faint(gray: np.ndarray, lines: list[PageLine]) -> list[PageLine]:
+    """Drop what is not a line of this page's writing: lines cut by the scan's left or right
+    edge (the facing page), lines whose ink is much fainter than the page's typical line
+    (show-through, stains), whose paper is much darker (scanner bed, a ruler, the binding's
+    shadow), or whose strokes run along the line instead of across it (a page edge, ruling)."""
+    h, w = gray.shape
+    kept, stats = [], []
+    for line in lines:
+        x0, y0, x1, y1 = line.box
+        if (x0 <= 0.005 * w or x1 >= 0.995 * w - 1) and x1 - x0 < 0.3 * w:
+            continue
+        crop = gray[y0 : y1 + 1, x0 : x1 + 1]
+        if min(crop.shape) < 3:
+            continue
+        ink, paper = np.percentile(crop[::2, ::2], [3, 90])
+        across = np.abs(np.diff(crop, axis=1)).mean()
+        along = np.abs(np.diff(crop, axis=0)).mean()
+        if across < EDGE_RATIO * along:
+            continue
+        kept.append(line)
+        stats.append((float(paper - ink), float(paper)))
+    if len(kept) < 3:
+        return kept
+    contrast = np.array([c for c, _ in stats])
+    paper = np.array([p for _, p in stats])
+    weights = np.array([line.box[2] - line.box[0] for line in kept], dtype=np.float64)
+    ref_contrast = _weighted_median(contrast, weights)
+    ref_paper = _weighted_median(paper, weights)
+    keep = (contrast >= FAINT * ref_contrast) & (paper >= ref_paper - 0.35 * ref_contrast - 30)
+    return [line for line, k in zip(kept, keep, strict=True) if k]
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cum, cum[-1] / 2)])
 
 
 def bands_to_lines(
@@ -75,22 +223,40 @@ def bands_to_lines(
     ratios = ratios or BandRatios()
     if prob.size == 0 or min(image_size) < 1:
         return []  # nothing to detect on (an extreme-aspect image's map can be empty)
-    labels = measure.label(prob > threshold, connectivity=2)
-    regions = [
-        r for r in measure.regionprops(labels, intensity_image=prob)
-        if r.bbox[3] - r.bbox[1] >= MIN_BAND_WIDTH
-        and r.bbox[3] - r.bbox[1] >= 1.5 * r.area / max(r.bbox[3] - r.bbox[1], 1)
-    ]  # fmt: skip
-    regions = sorted(regions, key=lambda r: -r.area)[:MAX_LINES]
+    mask = close_word_gaps(prob > threshold)
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    regions = []
+    for i, box in enumerate(ndimage.find_objects(labels), 1):
+        if box is None:
+            continue
+        band = labels[box] == i
+        width, area = box[1].stop - box[1].start, int(band.sum())
+        if width >= MIN_BAND_WIDTH and width >= 3 * area / width:  # 3 band thicknesses
+            regions.append((area, (box[0].start, box[1].start), band, prob[box][band].mean()))
+    regions = sorted(regions, key=lambda r: -r[0])[:MAX_LINES]
     lines = [_region_line(r, factor, image_size, ratios) for r in regions]
     return reading_order([line for line in lines if line is not None])
 
 
+def close_word_gaps(mask: np.ndarray) -> np.ndarray:
+    """Join band fragments on one row when the gap is under WORD_GAP band thicknesses: a large,
+    widely spaced hand must come back as lines, not words."""
+    starts = mask & ~np.pad(mask, ((1, 0), (0, 0)))[:-1]
+    if not starts.any():
+        return mask
+    thickness = mask.sum() / starts.sum()  # mean vertical run of band pixels
+    gap = int(np.ceil(WORD_GAP * thickness)) | 1
+    if gap < 3:
+        return mask
+    padded = np.pad(mask, ((0, 0), (gap, gap)))
+    closed = ndimage.binary_closing(padded, structure=np.ones((1, gap), dtype=bool))
+    return closed[:, gap:-gap] | mask
+
+
 def _region_line(region, factor: float, image_size: tuple[int, int], ratios: BandRatios):
-    top, left, _, _ = region.bbox
-    band = region.image
+    area, (top, left), band, confidence = region
     columns = band.any(axis=0)
-    thickness = max(region.area / max(int(columns.sum()), 1), 1.0)
+    thickness = max(area / max(int(columns.sum()), 1), 1.0)
     up, down = int(np.ceil(ratios.above * thickness)), int(np.ceil(ratios.below * thickness))
     side = int(np.ceil(0.4 * thickness))
     reach = max(up, down)
@@ -98,13 +264,13 @@ def _region_line(region, factor: float, image_size: tuple[int, int], ratios: Ban
     footprint = np.zeros((2 * reach + 1, 2 * side + 1), dtype=np.uint8)
     footprint[reach - down : reach + up + 1] = 1  # a row is outline if band lies `up` below it
     grown = ndimage.correlate(pad.astype(np.uint8), footprint, mode="constant") > 0
-    contours = measure.find_contours(grown.astype(np.float32), 0.5)
-    if not contours:
+    cols_x, rows_y = _envelope(grown, step=max(2, int(round(thickness))))
+    if cols_x.size == 0:
         return None
-    contour = measure.approximate_polygon(max(contours, key=len), tolerance=0.75)
     oy, ox = top - reach - 1, left - side - 1
     w, h = image_size
-    polygon = _to_image(contour[:, 1] + ox, contour[:, 0] + oy, factor, w, h)
+    polygon = _to_image(cols_x + ox, rows_y + oy, factor, w, h)
+    polygon = [p for i, p in enumerate(polygon) if i == 0 or p != polygon[i - 1]]
     if len(polygon) > 1 and polygon[0] == polygon[-1]:
         polygon = polygon[:-1]
     # baseline: the band's lower edge, raised by the share of the band drawn below the baseline
@@ -115,7 +281,31 @@ def _region_line(region, factor: float, image_size: tuple[int, int], ratios: Ban
     xs = np.linspace(cols[0], cols[-1] + 1, 5)
     ys = np.polyval(fit, xs)
     baseline = _to_image(xs + left - 0.5, ys + top - 0.5, factor, w, h)
-    return PageLine(polygon, baseline, "", "", float(region.intensity_mean))
+    return PageLine(polygon, baseline, "", "", float(confidence))
+
+
+def _envelope(grown: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Outline of a mask as its column envelope (pixel-edge coordinates), `step` columns a
+    segment: top edge left to right, bottom edge right to left. Lines are x-monotone shapes."""
+    cols = np.flatnonzero(grown.any(axis=0))
+    if cols.size == 0:
+        return np.array([]), np.array([])
+    c0, c1 = int(cols[0]), int(cols[-1])
+    sub = grown[:, c0 : c1 + 1]
+    filled = sub.any(axis=0)
+    tops = np.where(filled, sub.argmax(axis=0), sub.shape[0])
+    bottoms = np.where(filled, sub.shape[0] - 1 - sub[::-1].argmax(axis=0), -1)
+    edges = list(range(0, c1 - c0 + 1, step)) + [c1 - c0 + 1]
+    upper_x, upper_y, lower_x, lower_y = [], [], [], []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        t, btm = tops[a:b].min(), bottoms[a:b].max()
+        upper_x += [a - 0.5, b - 0.5]
+        upper_y += [t - 0.5, t - 0.5]
+        lower_x += [a - 0.5, b - 0.5]
+        lower_y += [btm + 0.5, btm + 0.5]
+    xs = np.array(upper_x + lower_x[::-1]) + c0
+    ys = np.array(upper_y + lower_y[::-1])
+    return xs, ys
 
 
 def _to_image(cols: np.ndarray, rows: np.ndarray, factor: float, w: int, h: int) -> list:

@@ -1,8 +1,10 @@
 """Train the line detector on page images (real pages, synthetic pages or a mix).
 
-Each step draws pages from the sources, applies a random scale, small rotation, crop and
-photometric changes to page and band labels together, and learns the half-resolution band map.
-Checkpoints are chosen by validation loss on the stemmed (unaugmented) validation pages.
+Each step draws pages from the sources, scales each page so its lines are `line_spacing` patch
+pixels apart (the size inference rescales pages to, see inference/page_scale.py) with a random
+jitter, applies a small rotation, crop and photometric changes to page and band labels together,
+and learns the half-resolution band map. Checkpoints are chosen by validation loss on the
+size-normalised (unaugmented) validation pages.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from PIL import Image, ImageFilter
 
 from textrec_cli import __version__
 from textrec_cli.data import PAGE_DATASETS
-from textrec_cli.data.page_targets import draw_bands, line_band, measure_ratios
+from textrec_cli.data.page_targets import band_spacing, draw_bands, line_band, measure_ratios
 from textrec_cli.errors import TextrecError
 from textrec_cli.progress import progress_bar, stderr_console
 from textrec_cli.stems import page as page_stem_module
 
 STORE_HEIGHT = 640  # pages are kept at this height in memory (scale jitter goes up to 1.2x)
+LINE_SPACING = 18.0  # detector px between lines: the Copiste pages' median at 512-px page height
+SIZE_JITTER = (0.7, 1.45)  # spacing estimates at inference are off by about this much
 
 
 @dataclass
@@ -32,6 +36,8 @@ class DetectorTrainConfig:
     model: str = "line_detector"
     mix: dict[str, float] = field(default_factory=lambda: {"real_pages": 1.0})
     pages_dir: str | None = None
+    pages_dirs: list[str] = field(default_factory=list)  # more real page folders (collections)
+    line_spacing: float | None = LINE_SPACING  # None: scale whole pages to `height` (old recipe)
     lines_dirs: list[str] = field(default_factory=list)  # real train crops for synthetic pages
     epochs: int = 10
     steps_per_epoch: int = 50
@@ -46,6 +52,7 @@ class DetectorTrainConfig:
     seed: int = 0
     max_pages: int | None = None  # subsample the training pages (tests)
     model_options: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None  # a detector folder whose weights to start from
 
 
 @dataclass
@@ -87,11 +94,16 @@ def render_patch(
     width: int,
     augment: float = 1.0,
     out_height: int | None = None,
+    line_spacing: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 (out_height, width) patch of the page scaled to `height` px, uint8 half-size band
-    mask), augmented; `out_height` defaults to `height` (the whole page height)."""
+    mask), augmented; `out_height` defaults to `height` (the whole page height). With
+    `line_spacing`, the page is scaled so its lines are that many patch pixels apart instead."""
     h, w = gray.shape
-    scale = height / h * (float(rng.uniform(0.8, 1.2)) if augment else 1.0)
+    spacing = band_spacing(bands) if line_spacing else None
+    base = line_spacing / spacing if spacing else height / h
+    lo, hi = SIZE_JITTER if spacing else (0.8, 1.2)
+    scale = base * (float(np.exp(rng.uniform(np.log(lo), np.log(hi)))) if augment else 1.0)
     height = out_height or height
     angle = np.deg2rad(float(rng.normal(0, 1.5 * augment))) if augment else 0.0
     cos, sin = np.cos(angle) * scale, np.sin(angle) * scale
@@ -146,8 +158,9 @@ class PageBatches(keras.utils.PyDataset):
             name = self.names[int(self.rng.choice(len(self.names), p=self.weights))]
             gray, bands = self.sources[name].sample(self.rng)
             x[k, :, :, 0], y[k, :, :, 0] = render_patch(
-                gray, bands, self.rng, c.height, c.patch_width, c.augment, c.patch_height
-            )
+                gray, bands, self.rng, c.height, c.patch_width, c.augment, c.patch_height,
+                c.line_spacing,
+            )  # fmt: skip
         return x, y
 
 
@@ -162,14 +175,23 @@ def band_loss(y_true, y_pred):
     return bce + 0.5 * dice
 
 
-def stem_pages(sources, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """Unaugmented stemmed pages and their masks, padded to one width (validation)."""
+def stem_pages(
+    sources, height: int, line_spacing: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unaugmented stemmed pages and their masks, padded to one width (validation); with
+    `line_spacing`, each page is size-normalised as in training and cut into `height`-row tiles."""
     xs, ys = [], []
     for gray, bands, *_ in sources:
-        stem, scale = page_stem_module.page_stem(gray, height)
+        spacing = band_spacing(bands) if line_spacing else None
+        tall = round(gray.shape[0] * line_spacing / spacing) if spacing else height
+        stem, scale = page_stem_module.page_stem(gray, tall)
+        stem = stem[: -(-tall // height) * height]
+        stem = np.pad(stem, ((0, -stem.shape[0] % height), (0, 0)), mode="edge")
         matrix = np.array([[0.5 / scale, 0, 0], [0, 0.5 / scale, 0]])
-        xs.append(stem)
-        ys.append(draw_bands(bands, (stem.shape[1] // 2, stem.shape[0] // 2), matrix))
+        mask = draw_bands(bands, (stem.shape[1] // 2, stem.shape[0] // 2), matrix)
+        for top in range(0, stem.shape[0], height):
+            xs.append(stem[top : top + height])
+            ys.append(mask[top // 2 : (top + height) // 2])
     width = max(x.shape[1] for x in xs)
     x = np.zeros((len(xs), height, width, 1), dtype=np.uint8)
     y = np.zeros((len(xs), height // 2, width // 2, 1), dtype=np.float32)
@@ -188,18 +210,19 @@ def build_sources(config: DetectorTrainConfig, show_progress: bool = True):
     if unknown:
         raise TextrecError(f"unknown page dataset(s) {sorted(unknown)}; choose from real_pages, "
                            "synthetic_pages or mix")  # fmt: skip
-    folder = Path(config.pages_dir) if config.pages_dir else None
+    folders = [Path(p) for p in [config.pages_dir, *config.pages_dirs] if p] or [None]
     sources: dict[str, Any] = {}
     val: list[tuple[np.ndarray, list, list]] = []  # gray, bands, true line boxes
     lines = []
     real_train = None
     if "real_pages" in config.mix or "synthetic_pages" in config.mix:
-        try:
-            samples = real_pages.load(folder)
-        except TextrecError:
-            if "real_pages" in config.mix:
-                raise
-            samples = []
+        samples = []
+        for folder in folders:
+            try:
+                samples += real_pages.load(folder)
+            except TextrecError:
+                if "real_pages" in config.mix:
+                    raise
         train = [s for s in samples if s.split == "train"][: config.max_pages]
         held = [s for s in samples if s.split in ("val", "test")][: config.max_pages]
         if "real_pages" in config.mix and not train:
@@ -250,6 +273,8 @@ def train_detector(
         model = keras.saving.load_model(last, compile=False)
         initial_epoch = json.loads(state_file.read_text())["epoch"]
         stderr_console.print(f"resuming from {last} at epoch {initial_epoch}")
+    elif config.init_from:  # fine-tune a detector (e.g. the bundled one) on new pages
+        model = keras.saving.load_model(Path(config.init_from) / "model.keras", compile=False)
     else:
         model = build_model(config.model, (None, None, 1), 1, **config.model_options)
     lr = config.learning_rate
@@ -257,7 +282,7 @@ def train_detector(
         lr, config.epochs * config.steps_per_epoch, alpha=0.05
     )  # fmt: skip
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule), loss=band_loss)
-    val_data = stem_pages(val, config.height) if val else None
+    val_data = stem_pages(val, config.height, config.line_spacing) if val else None
     stderr_console.print(
         f"training [bold]{config.model}[/bold] ({model.count_params():,} params) on "
         f"{ {k: len(getattr(v, 'images', [])) or '∞' for k, v in sources.items()} } pages, "
@@ -305,6 +330,7 @@ def train_detector(
         "output_stride": 2,
         "preprocessing": "textrec_cli.stems.page.page_stem",
         "band_ratios": ratios.to_dict(),
+        "line_spacing": config.line_spacing,
         "config": asdict(config),
         "textrec_version": __version__,
     }
