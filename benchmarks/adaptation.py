@@ -66,7 +66,7 @@ def find_hands(min_lines: int) -> list[dict[str, Any]]:
 def load_hand(hand: dict[str, Any], height: int, seed: int):
     """The hand's lines, stemmed, in a seeded shuffled order (a LabeledLines)."""
     from textrec_cli.data.charsets import normalize_text
-    from textrec_cli.inference.image_io import load_image
+    from textrec_cli.image_io import load_image
     from textrec_cli.stems.line import line_stem
     from textrec_cli.training.adapt import LabeledLines
 
@@ -84,11 +84,11 @@ def load_hand(hand: dict[str, Any], height: int, seed: int):
 
 def score(model: Any, metadata: dict, images: list, texts: list[str], lms: dict[str, Path]):
     """CER greedy and with each LM folder in `lms`, from one forward pass."""
+    from textrec_cli.decoding.greedy import greedy_decode
+    from textrec_cli.decoding.lm import load_lm_decoder
     from textrec_cli.evaluation.text_metrics import cer
     from textrec_cli.inference.line_reader import LineReader
-    from textrec_cli.language.ctc_lm import load_lm_decoder
     from textrec_cli.language.tune import posteriors
-    from textrec_cli.models.ctc import greedy_decode
     from textrec_cli.models.store import SavedModel
 
     reader = LineReader(SavedModel(model, metadata, Path(".")), batch_size=32)

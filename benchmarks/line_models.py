@@ -159,7 +159,7 @@ def missing(row: RowSpec) -> str | None:
 
 def lm_settings(override: float | None) -> dict[str, Any]:
     """The bundled LM's weights; a clear exit when lm.json has no tuned weight and no override."""
-    from textrec_cli.language.ctc_lm import read_lm_meta
+    from textrec_cli.decoding.lm import read_lm_meta
 
     meta = read_lm_meta(settings.BUNDLED_LM)
     if override is None and meta.get("lm_weight") is None:
@@ -199,7 +199,7 @@ def check_same_lines(files: list[tuple[Path, str]], texts: list[str], name: str)
     Tesseract reads the files, textrec the stems, and both must read the same lines."""
     if len(files) != len(texts):
         # real_lines also drops images it cannot read: replicate that before giving up.
-        from textrec_cli.inference.image_io import load_image
+        from textrec_cli.image_io import load_image
 
         readable = []
         for path, text in files:
@@ -303,10 +303,10 @@ def litert_reader(saved: Any, workdir: Path) -> Callable[..., list[tuple[str, fl
 
 def build_reader(row: RowSpec, lm: dict[str, Any] | None, batch: int) -> tuple[Any, str]:
     """The configured reader and a description of how it decodes."""
+    from textrec_cli.decoding.lm import load_lm_decoder
     from textrec_cli.inference.ensemble import EnsembleReader, is_ensemble
     from textrec_cli.inference.line_reader import LineReader
     from textrec_cli.inference.recognizer import load_reader
-    from textrec_cli.language.ctc_lm import load_lm_decoder
 
     spec = row.model if is_ensemble(row.model) else str(model_dir(row.model))
     # lm=False: no row may inherit settings.USE_LM; +lm rows get the LM set explicitly below.

@@ -52,7 +52,7 @@ from textrec_cli.data import real_pages  # noqa: E402
 from textrec_cli.data.page_xml import PageLine, read_page_file  # noqa: E402
 from textrec_cli.evaluation.page_eval import page_scores, summarize  # noqa: E402
 from textrec_cli.fileio import write_json  # noqa: E402
-from textrec_cli.inference.image_io import load_image  # noqa: E402
+from textrec_cli.image_io import load_image  # noqa: E402
 from textrec_cli.inference.page_reader import PageReader  # noqa: E402
 from textrec_cli.inference.recognizer import load_reader  # noqa: E402
 from textrec_cli.progress import progress_bar, stderr_console  # noqa: E402

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 from common import Run, argument_parser, time_each  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from textrec_cli.inference.image_io import load_image  # noqa: E402
+from textrec_cli.image_io import load_image  # noqa: E402
 from textrec_cli.inference.predictor import load_predictor  # noqa: E402
 from textrec_cli.stems.char import char_stem  # noqa: E402
 

@@ -173,7 +173,7 @@ def annotation(text: str) -> dict[str, Any]:
 
 def run(executable: str, count: int, work: Path, steps: int) -> dict[str, Any]:
     from textrec_cli.data.charsets import normalize_text
-    from textrec_cli.inference.image_io import load_image
+    from textrec_cli.image_io import load_image
     from textrec_cli.monitoring.features import content_hash
 
     timings: dict[str, float] = {}

@@ -174,7 +174,7 @@ def test_adapted_lm_holds_the_collection_text(workdir: Path) -> None:
     bundled = json.loads((settings.BUNDLED_LM / "lm.json").read_text(encoding="utf-8"))
     assert meta["lm_weight"] == bundled["lm_weight"]
 
-    from textrec_cli.language.ctc_lm import load_lm_decoder
+    from textrec_cli.decoding.lm import load_lm_decoder
 
     decoder = load_lm_decoder(workdir / "lm", LINE_CHARSET)  # KenLM reads what was written
     assert decoder.lm_weight == bundled["lm_weight"]
@@ -184,7 +184,7 @@ def test_an_adapted_models_own_lm_replaces_the_bundled_one(tmp_path, monkeypatch
     """`predict --model RUN` decodes with RUN/lm (from `adapt --lm-text`) wherever the bundled
     LM would have been used; an explicit --lm PATH or --no-lm still wins."""
     from textrec_cli import settings
-    from textrec_cli.language.ctc_lm import own_lm
+    from textrec_cli.decoding.lm import own_lm
 
     run = tmp_path / "run"
     run.mkdir()

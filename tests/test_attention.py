@@ -11,7 +11,7 @@ from line_fixture import TEXTS, render
 
 from textrec_cli import settings
 from textrec_cli.data.charsets import LINE_CHARSET
-from textrec_cli.inference.attention_decode import AttentionDecoding
+from textrec_cli.decoding.attention import AttentionDecoding
 from textrec_cli.inference.ensemble import EnsembleReader, load_ensemble, pick_best, save_ensemble
 from textrec_cli.inference.line_reader import LineReader
 from textrec_cli.models import build_model

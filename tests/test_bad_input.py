@@ -162,7 +162,7 @@ def test_failed_training_keeps_existing_run(workdir: Path, emnist_zip: Path) -> 
 
 def test_exif_rotation_is_applied(tmp_path: Path) -> None:
     """A phone photo stored sideways with an EXIF orientation tag is read upright."""
-    from textrec_cli.inference.image_io import load_image
+    from textrec_cli.image_io import load_image
 
     path = tmp_path / "photo.jpg"
     exif = Image.Exif()

@@ -41,7 +41,7 @@ def test_bundled_lm_is_tuned_and_changes_decoding_only_through_beam_search(stems
     assert with_lm.lm is not None and plain.lm is None
     assert len(with_lm.read_stems(stems)) == len(stems)
     # weight 0 through the same decoder: plain greedy's texts
-    from textrec_cli.language.ctc_lm import load_lm_decoder
+    from textrec_cli.decoding.lm import load_lm_decoder
 
     plain_lm = LineReader(load_model(BUNDLED), lm=load_lm_decoder(
         settings.BUNDLED_LM, plain.charset, lm_weight=0.0, word_score=0.0))  # fmt: skip

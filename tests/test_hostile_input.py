@@ -21,7 +21,7 @@ from PIL import Image
 from textrec_cli import settings
 from textrec_cli.containers import Prediction
 from textrec_cli.errors import LimitError
-from textrec_cli.inference.image_io import jpeg_scans, load_image, load_image_bytes
+from textrec_cli.image_io import jpeg_scans, load_image, load_image_bytes
 from textrec_cli.inference.page_lines import bands_to_lines
 from textrec_cli.monitoring.features import IMAGE_FEATURES, image_features
 from textrec_cli.monitoring.records import make_record, png_bytes
@@ -101,7 +101,7 @@ def test_wide_line_cost_is_bounded_in_the_serving_runtime(tmp_path: Path) -> Non
     code = f"""
     import time
     from textrec_cli.errors import LimitError
-    from textrec_cli.inference.image_io import load_image
+    from textrec_cli.image_io import load_image
     from textrec_cli.serving.runtime import ServingRecognizer
     recognizer = ServingRecognizer.from_paths([{str(line_export)!r}])
     try:
@@ -181,7 +181,7 @@ def test_jpeg_scan_bomb_is_refused_before_decoding(tmp_path: Path) -> None:
     path.write_bytes(bomb)
     code = f"""
     from textrec_cli.errors import LimitError
-    from textrec_cli.inference.image_io import load_image
+    from textrec_cli.image_io import load_image
     try:
         load_image({str(path)!r})
         print("DECODED")

@@ -20,6 +20,8 @@ import typer
 from typer.testing import CliRunner
 
 from textrec_cli.data.charsets import LINE_CHARSET
+from textrec_cli.decoding.greedy import greedy_decode
+from textrec_cli.decoding.lm import CTCLanguageModelDecoder, load_lm_decoder
 from textrec_cli.errors import TextrecError
 from textrec_cli.language import commands
 from textrec_cli.language.char_lm import (
@@ -32,8 +34,6 @@ from textrec_cli.language.char_lm import (
     lm_tokens,
     source_licences,
 )
-from textrec_cli.language.ctc_lm import CTCLanguageModelDecoder, load_lm_decoder
-from textrec_cli.models.ctc_decode import greedy_decode
 
 SUBJECTS = ["the cat", "the dog", "a cat", "my cat", "the bird", "her cat", "the old cat"]
 VERBS = ["sat on", "ate", "saw", "ran to", "slept by", "liked"]

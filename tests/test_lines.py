@@ -11,8 +11,11 @@ from cli_helpers import json_lines, run_cli
 from line_fixture import TEXTS, make_lines_folder, render
 
 from textrec_cli.data import real_lines
+from textrec_cli.decoding.beam import beam_decode
+from textrec_cli.decoding.greedy import greedy_decode
 from textrec_cli.errors import InputError
-from textrec_cli.models.ctc import BLANK, beam_decode, ctc_loss, greedy_decode
+from textrec_cli.models import BLANK
+from textrec_cli.models.ctc import ctc_loss
 from textrec_cli.stems.line import line_stem
 
 CHARSET = list("ab")

@@ -20,7 +20,7 @@ from xml_schemas import assert_valid
 
 from textrec_cli import settings
 from textrec_cli.data.page_xml import read_page_file
-from textrec_cli.inference.image_io import load_image
+from textrec_cli.image_io import load_image
 from textrec_cli.inference.litert import LITERT_DIR, litert_folder
 from textrec_cli.serving.lite_recognizer import LiteRecognizer, lite_recognizer
 

@@ -15,7 +15,7 @@ from serving_helpers import EXAMPLES, bundled_exports
 
 from textrec_cli import settings
 from textrec_cli.errors import InputError
-from textrec_cli.inference.image_io import load_image
+from textrec_cli.image_io import load_image
 from textrec_cli.models import build_model
 from textrec_cli.models.store import load_model, save_model
 from textrec_cli.serving.export import _is_recurrent, export_model

@@ -22,7 +22,7 @@ from typer.core import TyperCommand, TyperGroup  # noqa: E402
 
 from textrec_cli import __version__, settings  # noqa: E402
 from textrec_cli.cli_support import DataDir, LanguageModel, err, out, user_errors  # noqa: E402
-from textrec_cli.data.line_sources import LINE_DATASETS  # noqa: E402
+from textrec_cli.data import registry  # noqa: E402
 from textrec_cli.errors import InputError, TextrecError  # noqa: E402
 
 
@@ -81,7 +81,7 @@ def _main(
 @app.command()
 @user_errors
 def download(
-    dataset: Annotated[str, typer.Argument(help="emnist, iam, or corpus (text for synthesis).")],
+    dataset: Annotated[str, typer.Argument(help=registry.download_help())],
     source: Annotated[
         Path | None,
         typer.Option("--from", help="Use this archive (or IAM folder) instead of the network."),
@@ -94,25 +94,10 @@ def download(
 ) -> None:
     """Download a dataset (checksum-verified, resumable) and process it."""
     data_dir = data_dir or settings.data_dir()
-    if dataset == "emnist":
-        from textrec_cli.data import emnist
-
-        path = emnist.prepare(data_dir, source=source, subset=subset)
-    elif dataset in ("iam", "iam_lines"):
-        from textrec_cli.data import iam
-
-        path = iam.prepare(data_dir, source=source)
-    elif dataset == "corpus":
-        from textrec_cli.data import corpus
-
-        path = corpus.download_corpus(name, data_dir, source=source)
-    elif dataset in ("synthetic_chars", "emnist_lines", "synthetic_handwriting"):
-        raise TextrecError(
-            f"{dataset} is made locally: `textrec synth-chars` / `textrec synth-lines` "
-            "(synthetic_handwriting is generated during training)"
-        )
-    else:
-        raise TextrecError(f"unknown dataset {dataset!r}; choose emnist, iam or corpus")
+    entry = registry.for_download(dataset)
+    options = {"subset": subset, "name": name}
+    fetch = getattr(entry.load(), entry.fetch)
+    path = fetch(data_dir=data_dir, source=source, **{k: options[k] for k in entry.options})
     err.print(f"[green]✓[/green] {dataset} ready: {path}")
 
 
@@ -226,9 +211,10 @@ def train(
     dataset: Annotated[
         str,
         typer.Option(
-            help="Characters: emnist, synthetic_chars. Lines: synthetic_handwriting, real_lines, "
-            "emnist_lines, iam_lines, or mix (see --mix). Pages: real_pages, synthetic_pages, "
-            "mix (--lines-dir: the page folder, default ../shared/data/copiste/pages)."
+            help=f"Characters: {', '.join(registry.names('char'))}. Lines: "
+            f"{', '.join(registry.names('line'))}, or mix (see --mix). Pages: "
+            f"{', '.join(registry.names('page'))}, mix (--lines-dir: page folders, repeatable; "
+            "default ../shared/data/copiste/pages)."
         ),
     ] = "synthetic_chars",
     epochs: int = 10,
@@ -242,7 +228,8 @@ def train(
         Path | None,
         typer.Option(
             help="Start from this model's weights (chars: same architecture; lines: the "
-            "leading layers that match, e.g. a crnn's front end for line_tcn)."
+            "leading layers that match, e.g. a crnn's front end for line_tcn; line_detector: "
+            "a detector folder to fine-tune)."
         ),
     ] = None,
     max_train_samples: Annotated[int | None, typer.Option(help="Subsample training set.")] = None,
@@ -340,10 +327,10 @@ def train(
 
         config = DetectorTrainConfig(
             model=model, mix=_parse_page_mix(mix, dataset),
-            pages_dir=str(lines_dir[0]) if lines_dir else None, epochs=epochs,
+            pages_dirs=[str(p) for p in lines_dir or []], epochs=epochs,
             steps_per_epoch=steps_per_epoch, batch_size=batch_size or 4, learning_rate=lr or 2e-3,
             augment=augment, patience=patience, time_budget=time_budget, seed=seed,
-            max_pages=max_train_samples,
+            max_pages=max_train_samples, init_from=str(init_from) if init_from else None,
         )  # fmt: skip
         with strategy_scope(strategy):
             metrics = train_detector(config, run_dir, wandb, resume)
@@ -447,8 +434,8 @@ def evaluate(
     dataset: Annotated[
         str,
         typer.Option(
-            help="emnist, synthetic_chars, real_pages (--lines-dir: page folder), or a line "
-            "dataset: " + ", ".join(LINE_DATASETS)
+            help=f"{', '.join(registry.names('char'))}, real_pages (--lines-dir: page folder), "
+            f"or a line dataset: {', '.join(registry.names('line'))}"
         ),
     ] = "synthetic_chars",
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
@@ -487,7 +474,8 @@ def evaluate(
         _print_mapping_table("page evaluation", {k: report[k] for k in keys})
         err.print(f"report written to {output}; worst pages drawn in {report['worst_dir']}")
         return
-    if dataset in LINE_DATASETS:
+    lines = dataset in registry.names("line")
+    if lines:
         from textrec_cli.evaluation.line_eval import evaluate_lines
         from textrec_cli.inference.line_reader import LineReader
         from textrec_cli.inference.recognizer import load_reader
@@ -510,7 +498,7 @@ def evaluate(
         print(json.dumps(report, ensure_ascii=False))
         return
     _print_mapping_table("evaluation", {k: report[k] for k in keys})
-    if dataset in LINE_DATASETS:
+    if lines:
         from rich.table import Table
 
         table = Table(title="worst lines")
@@ -580,7 +568,7 @@ def predict(
     """Read handwriting from images; many files load each model once and run as one batch."""
     if page_format not in (None, "alto", "page"):
         raise TextrecError(f"--format must be alto or page, not {page_format!r}")
-    from textrec_cli.inference.image_io import load_image
+    from textrec_cli.image_io import load_image
 
     prediction_store = None
     if log:

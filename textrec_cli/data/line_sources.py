@@ -1,22 +1,26 @@
-"""One split of a stored line dataset (real_lines folders or packs, emnist_lines, iam_lines).
+"""Line datasets for training and evaluation: one split of a stored one (real_lines folders or
+packs, emnist_lines, iam_lines), and the synthetic_handwriting generators.
 
-Training and evaluation both read stored lines through this, so a dataset added here is
+Training and evaluation both read lines through this, so a line dataset added to `registry` is
 trainable and scorable at once.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from textrec_cli.data import registry
 from textrec_cli.errors import TextrecError
 
+if TYPE_CHECKING:
+    from textrec_cli.data.corpus import TextSampler
+    from textrec_cli.data.synthetic_handwriting import SyntheticHandwriting
+
 # every line dataset `train` and `evaluate` know; synthetic_handwriting is generated, not stored
-LINE_DATASETS = ("synthetic_handwriting", "real_lines", "emnist_lines", "iam_lines")
-STORED = {"emnist_lines": ("emnist_lines", "textrec synth-lines"),
-          "iam_lines": ("iam", "textrec download iam --from ARCHIVE")}  # fmt: skip
+LINE_DATASETS = registry.names("line")
 
 
 def load_line_split(
@@ -44,17 +48,48 @@ def load_line_split(
                 images += part.images
                 texts += part.texts
         return images, texts
-    if name not in STORED:
+    dataset = registry.REGISTRY.get(name)
+    if dataset is None or dataset.kind != "line" or dataset.prepared not in ("download", "synth"):
         raise TextrecError(f"unknown line dataset {name!r}")
-    module_name, hint = STORED[name]
-    path = importlib.import_module(f"textrec_cli.data.{module_name}").processed_path(data_dir)
+    path = dataset.load().processed_path(data_dir)
     if not path.is_file():
-        raise TextrecError(f"{name} is not prepared in {data_dir}: run `{hint}`")
+        raise TextrecError(f"{name} is not prepared in {data_dir}: run `{dataset.how}`")
     stored = line_store.read_lines(path, (split,))
     if stored.height != height:
         raise TextrecError(f"{path} has height {stored.height}, the model wants {height}")
     part = stored.splits.get(split)
     return (part.images, part.texts) if part else ([], [])
+
+
+def line_texts(data_dir: Path, real_texts: list[str] | None = None, seed: int = 0) -> TextSampler:
+    """The TextSampler synthetic_handwriting draws from: corpus sentences (English) plus the
+    train transcriptions of the real lines (French), so synthesis covers the target's words."""
+    from textrec_cli.data.charsets import LINE_CHARSET
+    from textrec_cli.data.corpus import TextSampler, corpus_dir, corpus_zips, load_sentences
+
+    folder = corpus_dir(data_dir)
+    if folder is None:
+        raise TextrecError("no text corpus found: run `textrec download corpus` (or --from ZIP)")
+    sentences = load_sentences(corpus_zips(folder)) + list(real_texts or [])
+    return TextSampler(sentences, LINE_CHARSET, min_chars=4, max_chars=64, seed=seed)
+
+
+def synthetic_generators(
+    splits: tuple[str, ...],
+    data_dir: Path,
+    fonts_dir: Path | None,
+    height: int,
+    real_texts: list[str] | None = None,
+    seed: int = 0,
+) -> dict[str, SyntheticHandwriting]:
+    """A synthetic_handwriting generator per split (train fonts for train, held-out families for
+    val/test) drawing from one `line_texts` sampler: the one place trainers and evaluator get it."""
+    from textrec_cli.data import synthetic_handwriting as handwriting
+
+    if fonts_dir is None:
+        raise TextrecError("synthetic_handwriting needs fonts: --fonts-dir or TEXTREC_FONTS_DIR")
+    texts = line_texts(data_dir, real_texts, seed)
+    return {split: handwriting.for_split(split, fonts_dir, texts, height) for split in splits}
 
 
 def _pack_split(path: Path, split: str, height: int):

@@ -92,7 +92,7 @@ def load(
     folder: Path, data_dir: Path, height: int = line.HEIGHT, show_progress: bool = True
 ) -> LineDataset:
     """The folder as a LineDataset (train/val/test), built once and cached."""
-    from textrec_cli.inference.image_io import load_image
+    from textrec_cli.image_io import load_image
 
     folder = Path(folder)
     if not folder.is_dir():

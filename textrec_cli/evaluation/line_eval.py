@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from textrec_cli.data.line_sources import load_line_split, synthetic_generators
 from textrec_cli.errors import TextrecError
 from textrec_cli.evaluation.text_metrics import line_report
 from textrec_cli.fileio import atomic_path, write_json
@@ -26,21 +27,12 @@ def line_pairs(
     limit: int | None = None,
 ) -> tuple[list[np.ndarray], list[str]]:
     """Stemmed images and reference texts of one split of a line dataset."""
-    if dataset == "synthetic_handwriting":
-        from textrec_cli.data import synthetic_handwriting
-        from textrec_cli.data.corpus import TextSampler, corpus_dir, corpus_zips, load_sentences
-
-        folder = corpus_dir(data_dir)
-        if folder is None or fonts_dir is None:
-            raise TextrecError("synthetic_handwriting needs a corpus and --fonts-dir")
-        sampler = TextSampler(load_sentences(corpus_zips(folder)), min_chars=4, max_chars=64)
-        generator = synthetic_handwriting.for_split(split, fonts_dir, sampler, height)
+    if dataset == "synthetic_handwriting":  # the corpus alone: no real text leaks into the test
+        generator = synthetic_generators((split,), data_dir, fonts_dir, height)[split]
         rng = np.random.default_rng((SYNTHETIC_EVAL_SEED, ("train", "val", "test").index(split)))
         pairs = [generator.sample(rng) for _ in range(limit or 500)]
         images, texts = [p[0] for p in pairs], [p[1] for p in pairs]
     else:
-        from textrec_cli.data.line_sources import load_line_split
-
         images, texts = load_line_split(dataset, split, data_dir, height, lines_dirs)
     if not texts:
         raise TextrecError(f"{dataset} has no lines in split {split!r}")

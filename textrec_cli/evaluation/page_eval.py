@@ -119,7 +119,7 @@ def evaluate_pages(
 ) -> dict[str, Any]:
     """Read each page sample (real_pages.PageSample), score it, write the JSON report and render
     the worst pages (true polygons green, detected red) into `worst_dir`."""
-    from textrec_cli.inference.image_io import load_image
+    from textrec_cli.image_io import load_image
 
     records, kept = [], []
     with progress_bar("reading pages", len(samples), show_progress) as advance:

@@ -87,7 +87,7 @@ def read(
     """
     _need_zxing()
     from textrec_cli.forms.read import PromptBook, load_models, read_form, store_reading
-    from textrec_cli.inference.image_io import load_image
+    from textrec_cli.image_io import load_image
 
     if writer_id is not None:
         from textrec_cli.monitoring.store import WRITER_ID

@@ -26,9 +26,9 @@ import keras
 import numpy as np
 
 from textrec_cli import settings
+from textrec_cli.decoding.greedy import greedy_decode
 from textrec_cli.errors import InputError
 from textrec_cli.inference.line_reader import LineReader
-from textrec_cli.models.ctc import greedy_decode
 from textrec_cli.models.store import load_model
 
 PREFIXES = {"ensemble:": "average", "ensemble-rescore:": "rescore"}

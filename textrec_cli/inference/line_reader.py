@@ -10,9 +10,10 @@ import numpy as np
 from PIL import Image
 
 from textrec_cli.containers import Prediction
-from textrec_cli.models.ctc import beam_decode, greedy_decode
-from textrec_cli.models.ctc import log_likelihood as ctc_log_likelihood
-from textrec_cli.models.ctc import nbest as ctc_nbest
+from textrec_cli.decoding.beam import beam_decode
+from textrec_cli.decoding.beam import log_likelihood as ctc_log_likelihood
+from textrec_cli.decoding.beam import nbest as ctc_nbest
+from textrec_cli.decoding.greedy import greedy_decode
 from textrec_cli.models.store import SavedModel
 from textrec_cli.stems.line import line_stem, padded_batches
 
@@ -38,7 +39,7 @@ class LineReader:
     saved: SavedModel
     batch_size: int = 32
     beam_width: int = 0  # 0 = greedy
-    lm: Any = None  # a CTC decoder with a character language model (language/ctc_lm.py)
+    lm: Any = None  # a CTC decoder with a character language model (decoding/lm.py)
 
     @property
     def charset(self) -> list[str]:
@@ -59,7 +60,7 @@ class LineReader:
     @cached_property
     def decoding(self) -> Any:
         """Compiled greedy/beam decoders of an attention model (built once)."""
-        from textrec_cli.inference.attention_decode import AttentionDecoding
+        from textrec_cli.decoding.attention import AttentionDecoding
 
         return AttentionDecoding(self.saved.model, len(self.charset))
 

@@ -34,7 +34,7 @@ def attach_lm(reader: LineReader, lm: bool | str | Path | None) -> LineReader:
         raise TextrecError(
             f"--lm applies to CTC line models; {reader.version} decodes by attention"
         )
-    from textrec_cli.language.ctc_lm import load_lm_decoder
+    from textrec_cli.decoding.lm import load_lm_decoder
 
     reader.lm = load_lm_decoder(settings.BUNDLED_LM if lm is True else Path(lm), reader.charset)
     return reader
@@ -45,8 +45,8 @@ def load_reader(
 ) -> CharPredictor | LineReader | PageReader:
     """A saved model as the reader its task needs (metadata `task`: char, line or line_detector;
     a detector reads its lines with the bundled line model). `lm`: see `attach_lm`."""
+    from textrec_cli.decoding.lm import own_lm
     from textrec_cli.inference.ensemble import is_ensemble, load_ensemble
-    from textrec_cli.language.ctc_lm import own_lm
 
     lm = own_lm(path, lm)
     if is_ensemble(path):

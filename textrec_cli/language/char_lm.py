@@ -18,9 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from textrec_cli.data.charsets import LINE_CHARSET, normalize_text
+from textrec_cli.decoding.tokens import LM_FILE, META_FILE, SPACE, TOKENS
 from textrec_cli.errors import InputError, TextrecError
 from textrec_cli.fileio import atomic_path, write_json
-from textrec_cli.language.tokens import LM_FILE, META_FILE, SPACE, TOKENS
 from textrec_cli.progress import stderr_console
 
 UNKNOWN_LICENCE = "unknown"

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from textrec_cli.decoding.tokens import META_FILE
 from textrec_cli.evaluation.text_metrics import cer
 from textrec_cli.fileio import write_json
-from textrec_cli.language.tokens import META_FILE
 from textrec_cli.progress import stderr_console
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
@@ -50,7 +50,7 @@ def tune_lm(
     The grid is searched at `beam_size` x `beam_size_token`; lm.json's own search (what `--lm`
     decoding uses) is `decode_beam` x `decode_beam` when given (a narrower, faster beam for the
     latency budget), else the tuning beam. The winner is re-scored at that beam (`decoded`)."""
-    from textrec_cli.language.ctc_lm import CTCLanguageModelDecoder
+    from textrec_cli.decoding.lm import CTCLanguageModelDecoder
 
     frames = {name: posteriors(reader, stems) for name, (stems, _) in sets.items()}
     rows = []

@@ -11,6 +11,10 @@ from typing import Any
 
 from textrec_cli.errors import TextrecError
 
+# A line model's classes: the CTC blank is class 0 and character i of the charset class i + 1.
+# Here, not in models/ctc.py, so numpy-only decoding (decoding/greedy.py) reads it without Keras.
+BLANK = 0
+
 MODELS: dict[str, str] = {
     "mlp": "textrec_cli.models.mlp",
     "lenet": "textrec_cli.models.lenet",

@@ -4,7 +4,7 @@ The encoder is line_tcn layer for layer (a nested model named "encoder"), CTC he
 a trained line_tcn warm-starts it and the CTC head trains jointly (Watanabe et al. 2017's joint
 CTC-attention). The decoder is pre-norm: causal self-attention, cross-attention to the encoder
 frames (+ sinusoidal positions), feed-forward; it predicts the next character from the ones
-before (teacher forcing in training, autoregressive at inference: `inference/attention_decode`).
+before (teacher forcing in training, autoregressive at inference: `decoding/attention`).
 
 Tokens: 0 = PAD, 1..C = characters (the CTC ids), C + 1 = BOS, C + 2 = EOS.
 Outputs: {"ctc": (B, T, C + 1) log-probs, "dec": (B, L, C + 3) log-probs}.

@@ -134,7 +134,7 @@ def _build_reference(
     else:
         images, sources = [], []
         if lines_dir:
-            from textrec_cli.inference.image_io import load_image
+            from textrec_cli.image_io import load_image
             from textrec_cli.monitoring.line_sample import labeled_lines, sample_documents
 
             lines = [x for folder in lines_dir for x in labeled_lines(folder, ("train",))]

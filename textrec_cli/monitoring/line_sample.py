@@ -66,7 +66,7 @@ def read_lines(
 ) -> list[tuple[LabeledLine, PredictionRecord]]:
     """Run the model on each line like serving does; (line, record) per readable line, the
     record carrying its document. Unreadable files are skipped (an error if none is left)."""
-    from textrec_cli.inference.image_io import load_image
+    from textrec_cli.image_io import load_image
 
     records: list[tuple[LabeledLine, PredictionRecord]] = []
     skipped = 0

@@ -63,7 +63,7 @@ def peak_rss_mb() -> float:
 def read_page(recognizer: Any, data: bytes, name: str, mode: str) -> dict[str, Any]:
     """Decode and read one page. Any failure becomes {"error": reason}: one bad page (corrupt,
     empty, a decompression bomb) must never stop an archive."""
-    from textrec_cli.inference.image_io import load_image_bytes
+    from textrec_cli.image_io import load_image_bytes
 
     started = time.perf_counter()
     result: dict[str, Any]

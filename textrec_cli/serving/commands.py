@@ -25,7 +25,7 @@ def _parse_widths(widths: str | None) -> tuple[int, ...] | None:
 
 def _export_dirs(models: list[Path] | None) -> list[Path]:
     """Export folders as given; Keras model folders are exported into the cache first."""
-    from textrec_cli.language.ctc_lm import own_lm
+    from textrec_cli.decoding.lm import own_lm
     from textrec_cli.serving.export import bundled_exports, cached_export, default_lm
 
     if not models:
@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
 
         name = "ensemble" if str(model).startswith("ensemble") else model.resolve().name
         output = output or Path("exports") / name
-        from textrec_cli.language.ctc_lm import own_lm
+        from textrec_cli.decoding.lm import own_lm
 
         carried = own_lm(model, True) if lm else None
         carried = carried if isinstance(carried, Path) else (settings.BUNDLED_LM if lm else None)

@@ -147,7 +147,7 @@ def _copy_monitor_files(model_dir: Path, folder: Path) -> None:
 
 def _add_lm(folder: Path, lm: str | Path, metadata: dict[str, Any]) -> None:
     """Copy the LM folder `lm` into an export being written (`folder/lm`), named in metadata."""
-    from textrec_cli.language.ctc_lm import load_lm_decoder, resolve_lm_file
+    from textrec_cli.decoding.lm import load_lm_decoder, resolve_lm_file
 
     load_lm_decoder(lm, metadata["charset"])  # refuse an untuned or foreign LM
     (folder / LM_DIR).mkdir()
@@ -191,7 +191,7 @@ def cached_export(
         task = json.loads((model_dir / "metadata.json").read_text()).get("task")
         lm = lm if task == "line" else None
     if lm is not None:
-        from textrec_cli.language.ctc_lm import resolve_lm_file
+        from textrec_cli.decoding.lm import resolve_lm_file
 
         digest += "-lm" + sha256_file(resolve_lm_file(lm))[:8]
     monitor = [model_dir / n for n in MONITOR_FILES if (model_dir / n).is_file()]

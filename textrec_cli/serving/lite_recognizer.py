@@ -103,7 +103,7 @@ def lite_recognizer(
         needed = {given: Path(model)} | ({"line": bundled["line"]} if given == "page" else {})
         mode = given
         if given == "line":
-            from textrec_cli.language.ctc_lm import own_lm
+            from textrec_cli.decoding.lm import own_lm
 
             lm = own_lm(model, lm)
     else:

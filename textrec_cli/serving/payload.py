@@ -16,7 +16,7 @@ from PIL import Image
 
 from textrec_cli import settings
 from textrec_cli.errors import InputError, LimitError
-from textrec_cli.inference.image_io import load_image_bytes
+from textrec_cli.image_io import load_image_bytes
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
 RAW_TYPES = ("image/", "application/octet-stream")

@@ -2,7 +2,7 @@
 
 Nothing here imports TensorFlow or Keras (a test checks it), so a serving install is
 `ai-edge-litert` + numpy + Pillow (+ scikit-image and SciPy for pages). Preprocessing (`stems/`),
-decoding (`models/ctc_decode`), the page reader's detect-crop-read (`inference/page_reader`) and
+decoding (`decoding/greedy`), the page reader's detect-crop-read (`inference/page_reader`) and
 the char/line/page choice (`inference/modes`) are the same code `predict` uses; `predict` itself
 reads with these runtimes whenever the model has a LiteRT form (`serving/lite_recognizer.py`). Page
 post-processing (SciPy, scikit-image) loads only when a page is read.
@@ -24,11 +24,11 @@ import numpy as np
 from PIL import Image
 
 from textrec_cli.containers import PageLine, Prediction
+from textrec_cli.decoding.greedy import greedy_decode
 from textrec_cli.errors import InputError, TextrecError
 from textrec_cli.fileio import sha256_file
 from textrec_cli.inference.modes import MODES, choose_mode
 from textrec_cli.inference.quiet import native_stderr_silenced
-from textrec_cli.models.ctc_decode import greedy_decode
 from textrec_cli.stems.char import char_stem
 from textrec_cli.stems.line import line_stem, padded_batches
 
@@ -197,13 +197,13 @@ class LineRuntime(ExportedModel):
         folder = self.metadata["export"].get("lm")
         if not folder:
             return None
-        from textrec_cli.language.ctc_lm import load_lm_decoder
+        from textrec_cli.decoding.lm import load_lm_decoder
 
         return load_lm_decoder(self.path / folder, self.charset)
 
     def use_lm(self, lm: str | Path | None) -> LineRuntime:
         """Decode with the LM folder `lm` (None: greedy) instead of the export's own."""
-        from textrec_cli.language.ctc_lm import load_lm_decoder
+        from textrec_cli.decoding.lm import load_lm_decoder
 
         self.lm = None if lm is None else load_lm_decoder(lm, self.charset)
         return self

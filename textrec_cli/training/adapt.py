@@ -79,7 +79,7 @@ def read_lines_folder(folder: Path, height: int, show_progress: bool = True) -> 
     rows, whatever its characters: unlike `real_lines.load`, characters outside the line charset
     are kept, since adapting adds them. `val` rows are marked (`split_hint`) to be held back."""
     from textrec_cli.data.real_lines import inside_path, read_labels, split_name
-    from textrec_cli.inference.image_io import load_image
+    from textrec_cli.image_io import load_image
     from textrec_cli.progress import progress_bar
     from textrec_cli.stems.line import line_stem
 

@@ -51,8 +51,8 @@ def build_adapted_lm(
     is what `lm_training_sources` finds (corpora under data_dir / $TEXTREC_CORPUS_DIR /
     ../shared/corpus, plus `base_lines_dirs`) unless `base_sources` ({name: cleaned lines}, as
     `lm_training_sources` returns) is given; `base_lm`'s lm.json gives the decoding weights."""
+    from textrec_cli.decoding.lm import read_lm_meta
     from textrec_cli.language.char_lm import build_char_lm, clean_text, lm_training_sources
-    from textrec_cli.language.ctc_lm import read_lm_meta
 
     base_meta = read_lm_meta(base_lm)
     try:

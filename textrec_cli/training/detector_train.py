@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from textrec_cli import __version__
-from textrec_cli.data import PAGE_DATASETS
+from textrec_cli.data import registry
 from textrec_cli.data.page_targets import band_spacing, draw_bands, line_band, measure_ratios
 from textrec_cli.errors import TextrecError
 from textrec_cli.progress import progress_bar, stderr_console
@@ -35,8 +35,8 @@ SIZE_JITTER = (0.7, 1.45)  # spacing estimates at inference are off by about thi
 class DetectorTrainConfig:
     model: str = "line_detector"
     mix: dict[str, float] = field(default_factory=lambda: {"real_pages": 1.0})
-    pages_dir: str | None = None
-    pages_dirs: list[str] = field(default_factory=list)  # more real page folders (collections)
+    pages_dir: str | None = None  # one page folder (what runs before pages_dirs recorded)
+    pages_dirs: list[str] = field(default_factory=list)  # real page folders: every --lines-dir
     line_spacing: float | None = LINE_SPACING  # None: scale whole pages to `height` (old recipe)
     lines_dirs: list[str] = field(default_factory=list)  # real train crops for synthetic pages
     epochs: int = 10
@@ -68,7 +68,7 @@ class StoredPages:
 
 
 def load_stored_pages(samples, show_progress: bool = True) -> StoredPages:
-    from textrec_cli.inference.image_io import load_image
+    from textrec_cli.image_io import load_image
 
     images, bands = [], []
     with progress_bar("reading pages", len(samples), show_progress) as advance:
@@ -206,10 +206,12 @@ def build_sources(config: DetectorTrainConfig, show_progress: bool = True):
     """Training sources by name, validation pages, and the band ratios of the real lines."""
     from textrec_cli.data import real_pages
 
-    unknown = set(config.mix) - set(PAGE_DATASETS)
+    unknown = set(config.mix) - set(registry.names("page"))
     if unknown:
-        raise TextrecError(f"unknown page dataset(s) {sorted(unknown)}; choose from real_pages, "
-                           "synthetic_pages or mix")  # fmt: skip
+        choices = ", ".join(registry.names("page"))
+        raise TextrecError(
+            f"unknown page dataset(s) {sorted(unknown)}; choose from {choices} or mix"
+        )
     folders = [Path(p) for p in [config.pages_dir, *config.pages_dirs] if p] or [None]
     sources: dict[str, Any] = {}
     val: list[tuple[np.ndarray, list, list]] = []  # gray, bands, true line boxes

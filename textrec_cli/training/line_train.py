@@ -12,9 +12,14 @@ import numpy as np
 
 from textrec_cli import __version__
 from textrec_cli.data.charsets import LINE_CHARSET
-from textrec_cli.data.line_sources import LINE_DATASETS, load_line_split
+from textrec_cli.data.line_sources import (
+    LINE_DATASETS,
+    line_texts,
+    load_line_split,
+    synthetic_generators,
+)
+from textrec_cli.data.versions import contribution_metadata
 from textrec_cli.errors import TextrecError
-from textrec_cli.labeling.versions import contribution_metadata
 from textrec_cli.progress import stderr_console
 from textrec_cli.stems import line
 
@@ -54,13 +59,7 @@ class LineTrainConfig:
 
 def text_sampler(config: LineTrainConfig, data_dir: Path, real_texts: list[str]):
     """English corpus sentences plus the train transcriptions of the real lines (French)."""
-    from textrec_cli.data.corpus import TextSampler, corpus_dir, corpus_zips, load_sentences
-
-    folder = corpus_dir(data_dir)
-    if folder is None:
-        raise TextrecError("no text corpus found: run `textrec download corpus` (or --from ZIP)")
-    sentences = load_sentences(corpus_zips(folder)) + real_texts
-    return TextSampler(sentences, LINE_CHARSET, min_chars=4, max_chars=64, seed=config.seed)
+    return line_texts(data_dir, real_texts, config.seed)
 
 
 def line_metadata(config: LineTrainConfig, run_dir: Path, decoder: str = "ctc") -> dict[str, Any]:
@@ -117,7 +116,6 @@ def save_final(
 
 def build_sources(config: LineTrainConfig, data_dir: Path, fonts_dir: Path | None):
     """Training sources (samplers) and fixed validation sets, by dataset name."""
-    from textrec_cli.data import synthetic_handwriting
     from textrec_cli.training.line_batches import StoredLines
 
     unknown = set(config.mix) - set(LINE_DATASETS)
@@ -134,17 +132,14 @@ def build_sources(config: LineTrainConfig, data_dir: Path, fonts_dir: Path | Non
     train, val = {}, {}
     for name in config.mix:
         if name == "synthetic_handwriting":
-            if fonts_dir is None:
-                raise TextrecError(
-                    "synthetic_handwriting needs fonts: --fonts-dir or TEXTREC_FONTS_DIR"
-                )
             if "real_lines" in stored:
                 real_texts = stored["real_lines"][1]
             else:
                 real_texts = split("real_lines", "train")[1] if config.lines_dirs else []
-            texts = text_sampler(config, data_dir, real_texts)
-            train[name] = synthetic_handwriting.for_split("train", fonts_dir, texts, config.height)
-            val_gen = synthetic_handwriting.for_split("val", fonts_dir, texts, config.height)
+            gens = synthetic_generators(
+                ("train", "val"), data_dir, fonts_dir, config.height, real_texts, config.seed
+            )
+            train[name], val_gen = gens["train"], gens["val"]
             rng = np.random.default_rng(12345)
             val[name] = [val_gen.sample(rng) for _ in range(config.val_lines)]
         else:

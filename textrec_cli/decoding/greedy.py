@@ -1,13 +1,13 @@
 """Greedy CTC decoding in numpy alone, so the LiteRT serving path shares it without Keras.
 
-Blank is class 0; character i of the charset is class i + 1 (see `models/ctc.py`).
+Blank is class 0; character i of the charset is class i + 1 (`models.BLANK`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-BLANK = 0
+from textrec_cli.models import BLANK
 
 
 def greedy_decode(log_probs: np.ndarray, charset: list[str]) -> list[tuple[str, float]]:

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from textrec_cli.decoding.tokens import LM_FILE, META_FILE, SPACE, TOKENS
 from textrec_cli.errors import InputError, TextrecError
-from textrec_cli.language.tokens import LM_FILE, META_FILE, SPACE, TOKENS
+from textrec_cli.models import BLANK
 
-BLANK = 0
 BLANK_TOKEN = "<blank>"
 
 
