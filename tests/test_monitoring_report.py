@@ -111,6 +111,7 @@ def test_reference_of_training_lines_marks_model_outputs_report_only(tmp_path):
 
     from PIL import Image
 
+    from textrec_cli.containers import Prediction
     from textrec_cli.monitoring.reference import model_training_folders, reference_from_lines
 
     folder = tmp_path / "my_lines"
@@ -123,9 +124,8 @@ def test_reference_of_training_lines_marks_model_outputs_report_only(tmp_path):
     model = tmp_path / "model"
     model.mkdir()
     (model / "metadata.json").write_text(json.dumps({"config": {"lines_dirs": ["../my_lines/"]}}))
-    reading = {"text": "abc", "confidence": 0.7, "mode": "line", "model_version": "m"}
     reader = SimpleNamespace(
-        predict_images=lambda items: [SimpleNamespace(to_dict=lambda: reading) for _ in items]
+        predict_images=lambda items: [Prediction(n, "abc", 0.7, "line", "m") for n, _ in items]
     )
     trained = model_training_folders(model)
     assert trained == {"my_lines"} and model_training_folders(tmp_path) == set()
