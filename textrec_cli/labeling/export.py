@@ -97,41 +97,21 @@ def write_label_studio_export(
     Image URLs default to Label Studio's local-files form `/data/local-files/?d=OUTPUT_NAME/
     images/HASH.png` (serve the parent of OUTPUT as LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT).
     """
-    import json
 
     if not selections:
         raise TextrecError("nothing to export: the store holds no kept images (log with "
                            "--keep-images, or the server's default)")  # fmt: skip
-    output = Path(output)
-    prefix = url_prefix if url_prefix is not None else f"/data/local-files/?d={output.name}/images/"
-    tasks, reasons = [], {}
-    with atomic_dir(output) as tmp:
-        (tmp / "images").mkdir()
+
+    def entries():
         for selection in selections:
             record = selection.record
-            png = store.image_png(record.image_hash)
-            if png is None:  # pruned since it was listed
-                continue
-            name = f"{record.image_hash}.png"
-            (tmp / "images" / name).write_bytes(png)
             meta = {"image_hash": record.image_hash, "prediction_id": record.id,
                     "reason": selection.reason, "mode": record.mode}  # fmt: skip
-            tasks.append(
-                make_task(
-                    prefix + name, record.text, record.confidence, record.model_version, meta
-                )  # fmt: skip
-            )
-            kind = selection.reason.split(":")[0]
-            reasons[kind] = reasons.get(kind, 0) + 1
-        (tmp / TASKS_FILE).write_text(json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
-        (tmp / CONFIG_FILE).write_text(LABEL_CONFIG)
-    return {
-        "output": str(output),
-        "tasks": len(tasks),
-        "reasons": reasons,
-        "tasks_file": str(output / TASKS_FILE),
-        "config_file": str(output / CONFIG_FILE),
-    }
+            yield (record.image_hash, store.image_png(record.image_hash), record.text,
+                   record.confidence, record.model_version, meta,
+                   selection.reason.split(":")[0])  # fmt: skip
+
+    return _write_export(Path(output), url_prefix, entries())
 
 
 def write_contributions_export(
@@ -143,37 +123,50 @@ def write_contributions_export(
     """`output/` as write_label_studio_export writes it, for contributions: the prompt is the
     pre-annotation; writer, licence, kind and form ride in `data`. Images are read one at a time
     (a drive's worth of PNGs never sits in memory at once)."""
-    import json
 
     if not contributions:
         raise TextrecError(
             "nothing to export: no contributions (collect some on /contribute or with "
             "`textrec forms read`)"
         )
-    output = Path(output)
-    prefix = url_prefix if url_prefix is not None else f"/data/local-files/?d={output.name}/images/"
-    tasks, kinds = [], {}
-    with atomic_dir(output) as tmp:
-        (tmp / "images").mkdir()
+
+    def entries():
         for item in contributions:
-            png = item.png if item.png is not None else store.contribution_png(item.id)
-            if png is None:  # deleted since it was listed (a writer withdrew)
-                continue
-            name = f"{item.image_hash}.png"
-            (tmp / "images" / name).write_bytes(png)
             meta = {"image_hash": item.image_hash, "contribution_id": item.id,
                     "reason": f"contribution:{item.kind}", "kind": item.kind,
                     "writer_id": item.writer_id, "licence": item.licence,
                     "form_id": item.form_id, "prompt": item.prompt}  # fmt: skip
-            tasks.append(make_task(prefix + name, item.prompt, 1.0, PROMPT_VERSION, meta))
-            kinds[item.kind] = kinds.get(item.kind, 0) + 1
+            png = item.png if item.png is not None else store.contribution_png(item.id)
+            yield (item.image_hash, png, item.prompt, 1.0, PROMPT_VERSION, meta, meta["reason"])
+
+    summary = _write_export(Path(output), url_prefix, entries())
+    return {**summary, "last_id": max(item.id for item in contributions)}
+
+
+def _write_export(output: Path, url_prefix: str | None, entries) -> dict:
+    """The one writer of an export folder (images/, tasks.json, label_config.xml, atomically).
+    `entries` yields (image_hash, png or None, text, confidence, model_version, meta, reason):
+    a None png (pruned or withdrawn since it was listed) is skipped; images are fetched one at
+    a time by the generator, so an export never holds them all in memory."""
+    import json
+
+    prefix = url_prefix if url_prefix is not None else f"/data/local-files/?d={output.name}/images/"
+    tasks, reasons = [], {}
+    with atomic_dir(output) as tmp:
+        (tmp / "images").mkdir()
+        for image_hash, png, text, confidence, version, meta, reason in entries:
+            if png is None:
+                continue
+            name = f"{image_hash}.png"
+            (tmp / "images" / name).write_bytes(png)
+            tasks.append(make_task(prefix + name, text, confidence, version, meta))
+            reasons[reason] = reasons.get(reason, 0) + 1
         (tmp / TASKS_FILE).write_text(json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
         (tmp / CONFIG_FILE).write_text(LABEL_CONFIG)
     return {
         "output": str(output),
         "tasks": len(tasks),
-        "reasons": {f"contribution:{kind}": n for kind, n in kinds.items()},
-        "last_id": max(item.id for item in contributions),
+        "reasons": reasons,
         "tasks_file": str(output / TASKS_FILE),
         "config_file": str(output / CONFIG_FILE),
     }
