@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 import threading
 import time
@@ -40,7 +39,7 @@ from textrec_cli.monitoring.store import (
     open_store,
 )
 from textrec_cli.serving.body import read_limited
-from textrec_cli.serving.payload import ApiError, Limits, decode_image
+from textrec_cli.serving.payload import ApiError, Limits, decode_image, json_object
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 WEB_KINDS = ("canvas", "upload")  # "form" lines come from `textrec forms read`, not the page
@@ -234,12 +233,7 @@ def parse_contribution(body: bytes, limits: ContributeLimits) -> dict[str, Any]:
     ApiError 4xx on the first problem. Cheap checks first: no image is decoded without consent."""
     if not body:
         raise ApiError(400, "empty request body: send the sample as JSON")
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"malformed JSON: {exc}") from None
-    if not isinstance(payload, dict):
-        raise ApiError(422, "the body must be a JSON object")
+    payload = json_object(body, "the body must be a JSON object")
     if payload.get("consent") is not True:
         raise ApiError(
             422, "consent is required: tick the box to give the sample under its licence"

@@ -87,13 +87,20 @@ def decode_image(data: bytes, name: str, limits: Limits) -> Image.Image:
         raise ApiError(400, str(exc)) from None
 
 
-def _json_image(body: bytes) -> tuple[bytes, str | None]:
+def json_object(body: bytes, not_an_object: str) -> dict:
+    """The body as a JSON object: 400 when it is not JSON, 422 (`not_an_object`) when it is
+    JSON of another shape."""
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"malformed JSON: {exc}") from None
     if not isinstance(payload, dict):
-        raise ApiError(422, 'JSON body must be an object like {"image": "<base64>"}')
+        raise ApiError(422, not_an_object)
+    return payload
+
+
+def _json_image(body: bytes) -> tuple[bytes, str | None]:
+    payload = json_object(body, 'JSON body must be an object like {"image": "<base64>"}')
     encoded = payload.get("image")
     if encoded is None:
         raise ApiError(422, 'missing field "image" (base64-encoded image bytes)')
