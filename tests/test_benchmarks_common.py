@@ -6,30 +6,15 @@ would mislabel every published result.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from benchmark_helpers import load_benchmark
 
 from textrec_cli.stems.line import HEIGHT
 
-COMMON_PY = Path(__file__).resolve().parents[1] / "benchmarks" / "common.py"
-
-
-def _load_common() -> ModuleType:
-    """benchmarks/ is a script folder, not a package: import common.py by path."""
-    spec = importlib.util.spec_from_file_location("textrec_benchmarks_common", COMMON_PY)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-common = _load_common()
+common = load_benchmark("common")
 
 
 def test_time_each_times_only_the_call_and_keeps_order() -> None:

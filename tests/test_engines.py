@@ -7,29 +7,14 @@ apt command to install it.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from benchmark_helpers import load_benchmark
 from PIL import Image, ImageDraw, ImageFont
 
-ENGINES_PY = Path(__file__).resolve().parents[1] / "benchmarks" / "engines.py"
-
-
-def _load_engines() -> ModuleType:
-    """benchmarks/ is a script folder, not a package: import engines.py by path."""
-    spec = importlib.util.spec_from_file_location("textrec_benchmarks_engines", ENGINES_PY)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-engines = _load_engines()
+engines = load_benchmark("engines")
 
 
 @pytest.fixture
