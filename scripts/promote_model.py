@@ -50,6 +50,9 @@ def main() -> None:
     metadata.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     created = str(metadata["created"])[:10]
     metadata["version"] = f"{target.name}-{created}" if created else target.name
+    step = (metadata.get("metrics") or {}).get("step")
+    if step is not None:  # a campaign checkpoint: two promotions on one day stay apart
+        metadata["version"] += f"-s{step}"
     metadata["bundled_from"] = str(args.run_dir)
     metadata["how_trained"] = args.note
     metadata["evaluations"] = [json.loads(p.read_text()) for p in args.report]
