@@ -1,6 +1,6 @@
-"""The CLI builds and imports only what the invoked command needs (benchmarks/cli_startup.py
-times it): `predict` loads no other command module and no rich, yet every command still runs
-and `--help` lists them all."""
+"""The CLI imports only the module of the invoked command (benchmarks/cli_startup.py times it):
+`predict` loads no other command module and no rich, yet every command in cli.COMMANDS is
+registered by the module named there and `--help` lists them all."""
 
 from __future__ import annotations
 
@@ -11,30 +11,32 @@ from pathlib import Path
 
 from cli_helpers import run_cli
 
-from textrec_cli.cli import COMMAND_MODULES, _app_for, app
+from textrec_cli.cli import COMMANDS, commands_of
 
 ROOT = Path(__file__).resolve().parents[1]
 LINE = ROOT / "docs" / "examples" / "line_ms.png"
 
 
-def _names(typer_app) -> list[str]:
-    return [c.name or c.callback.__name__.replace("_", "-") for c in typer_app.registered_commands]
-
-
-def test_only_the_invoked_core_command_is_built() -> None:
-    assert _names(_app_for(["predict", "--json", "x.png"])) == ["predict"]
-    assert _names(_app_for(["--version"])) == _names(app)  # no command: the whole app
-    assert _app_for(["label-export", "out"]) is app  # a module's command: loaded on demand
-    assert _app_for(["no-such-command"]) is app  # click names it (and suggests)
-
-
-def test_module_commands_load_on_demand_and_help_lists_all() -> None:
+def test_every_command_is_registered_by_its_module_and_help_lists_all() -> None:
+    package = ROOT / "textrec_cli"
+    command_modules = {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for path in package.rglob("*.py")
+        if "\ndef register(" in path.read_text(encoding="utf-8")
+    }
+    assert command_modules == set(COMMANDS.values())  # no command module left out of the map
+    registered = {name: module for module in command_modules for name in commands_of(module)}
+    assert registered == COMMANDS  # each named module adds exactly its commands, no others
     result = run_cli("--help")
     assert result.exit_code == 0
-    for command in ("predict", "serve", "label-import", "monitor", "read"):
-        assert command in result.stdout
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│ ")]
+    listed = [row.split()[1] for row in rows if row[2:3].isalpha()]  # not options, not wraps
+    assert listed == list(COMMANDS)
+
+
+def test_commands_load_on_demand() -> None:
     assert run_cli("label-import", "--help").exit_code == 0
-    typo = run_cli("label-imprt")
+    typo = run_cli("label-imprt")  # an unknown name loads all, so click can suggest
     assert typo.exit_code != 0 and "label-import" in typo.output
 
 
@@ -50,6 +52,7 @@ def test_predict_imports_no_other_command_and_no_rich() -> None:
     first, last = done.stdout.splitlines()[0], done.stdout.splitlines()[-1]
     assert json.loads(first)["text"]
     modules = set(json.loads(last))
-    assert not modules & set(COMMAND_MODULES)
+    assert "textrec_cli.inference.commands" in modules
+    assert not modules & (set(COMMANDS.values()) - {"textrec_cli.inference.commands"})
     assert not {m for m in modules if m == "rich" or m.startswith("rich.")}
     assert done.stderr == ""

@@ -11,7 +11,7 @@ from page_fixture import make_pages_folder, render_page
 from textrec_cli.data.page_targets import BandRatios, draw_bands, line_band
 from textrec_cli.data.page_xml import PageLine
 from textrec_cli.inference.page_lines import bands_to_lines, reading_order
-from textrec_cli.training.detector_train import render_patch
+from textrec_cli.training.page_batches import render_patch
 
 
 def test_band_sits_on_the_baseline() -> None:

@@ -94,7 +94,7 @@ def test_keras_path_for_models_without_litert(tmp_path: Path) -> None:
     assert litert_folder(keras_only) is None and lite_recognizer(keras_only) is None
     # an export folder given as --model reads with LiteRT
     assert lite_recognizer(settings.BUNDLED_LINE_MODEL / LITERT_DIR, "line") is not None
-    from textrec_cli.cli import _recognizer
+    from textrec_cli.inference.commands import _recognizer
     from textrec_cli.inference.recognizer import Recognizer
 
     plain = tmp_path / "plain"

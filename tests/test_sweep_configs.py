@@ -14,15 +14,13 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "docs" / "sweeps").glob(
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_sweep_config_is_runnable(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from typer.main import get_command
-
-    from textrec_cli.cli import app
+    from textrec_cli.cli import COMMANDS, commands_of
 
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     config = load_sweep(path)
     trials = expand_trials(config)
     assert len(trials) >= 8
-    options = {o for p in get_command(app).commands["train"].params for o in p.opts}
+    options = {o for p in commands_of(COMMANDS["train"])["train"].params for o in p.opts}
     options |= {f"--no-{o[2:]}" for o in options}
     for trial in trials:
         assert trial["model"] in LINE_MODELS

@@ -1,4 +1,4 @@
-"""What every command module shares: consoles, the --data-dir option, and error handling."""
+"""What every command module shares: consoles, common options, error handling, result tables."""
 
 from __future__ import annotations
 
@@ -69,3 +69,15 @@ def user_errors(func):
             _fail("interrupted", 130)
 
     return wrapper
+
+
+def print_mapping_table(title: str, values: dict) -> None:
+    """A metric -> value table on stdout (floats to 4 places) for people; --json is for machines."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in values.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    out.print(table)

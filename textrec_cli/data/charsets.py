@@ -22,10 +22,21 @@ LINE_CHARSET: list[str] = [chr(c) for c in range(32, 127)] + list(FRENCH_EXTRA)
 
 _NORMALIZE = str.maketrans(
     {
-        "’": "'", "‘": "'", "“": '"', "”": '"', "„": '"', "\xa0": " ", "ſ": "s",
-        "–": "-", "—": "-", "…": "...", "^": None, "⋎": None, "\t": " ",
+        "’": "'",
+        "‘": "'",
+        "“": '"',
+        "”": '"',
+        "„": '"',
+        "\xa0": " ",
+        "ſ": "s",
+        "–": "-",
+        "—": "-",
+        "…": "...",
+        "^": None,
+        "⋎": None,
+        "\t": " ",
     }
-)  # fmt: skip
+)
 
 
 def normalize_text(text: str) -> str:

@@ -1,4 +1,5 @@
-"""Data commands that are not about one dataset: `textrec pack` (lines that travel)."""
+"""Data commands: `download` and the synthesizers (`synth-lines`, `synth-chars`) make datasets;
+`pack` makes real lines travel."""
 
 from __future__ import annotations
 
@@ -10,12 +11,83 @@ import typer
 
 from textrec_cli import settings
 from textrec_cli.cli_support import DataDir, err, user_errors
+from textrec_cli.data import registry
 from textrec_cli.errors import TextrecError
 from textrec_cli.stems import line
 
 
 def register(app: typer.Typer) -> None:
+    app.command()(download)
+    app.command("synth-lines")(synth_lines)
+    app.command("synth-chars")(synth_chars)
     app.command("pack")(pack)
+
+
+@user_errors
+def download(
+    dataset: Annotated[str, typer.Argument(help=registry.download_help())],
+    source: Annotated[
+        Path | None,
+        typer.Option("--from", help="Use this archive (or IAM folder) instead of the network."),
+    ] = None,
+    subset: Annotated[str, typer.Option(help="EMNIST subset: byclass, balanced, …")] = "byclass",
+    name: Annotated[
+        str, typer.Option(help="corpus: state_union, inaugural (public domain) or brown.")
+    ] = "state_union",
+    data_dir: DataDir = None,
+) -> None:
+    """Download a dataset (checksum-verified, resumable) and process it."""
+    data_dir = data_dir or settings.data_dir()
+    entry = registry.for_download(dataset)
+    options = {"subset": subset, "name": name}
+    fetch = getattr(entry.load(), entry.fetch)
+    path = fetch(data_dir=data_dir, source=source, **{k: options[k] for k in entry.options})
+    err.print(f"[green]✓[/green] {dataset} ready: {path}")
+
+
+@user_errors
+def synth_lines(
+    count: Annotated[int, typer.Option(help="Lines in all (80/10/10 train/val/test).")] = 10000,
+    max_length: Annotated[int, typer.Option(help="Characters per line at most.")] = 32,
+    seed: int = 0,
+    char_dataset: Annotated[
+        str, typer.Option(help="Glyph source: emnist or synthetic_chars.")
+    ] = "synthetic_chars",
+    data_dir: DataDir = None,
+) -> None:
+    """Build EMNIST Lines: corpus sentences drawn glyph by glyph from a character dataset."""
+    from textrec_cli.data import emnist_lines
+
+    if count < 1 or max_length < 1:
+        raise TextrecError("--count and --max-length must be positive")
+    path = emnist_lines.prepare(
+        data_dir or settings.data_dir(),
+        char_dataset=char_dataset,
+        count=count,
+        max_length=max_length,
+        seed=seed,
+    )
+    err.print(f"[green]✓[/green] emnist_lines ready: {path}")
+
+
+@user_errors
+def synth_chars(
+    fonts_dir: Annotated[
+        Path | None, typer.Option(help="Handwriting fonts (.ttf/.otf/.woff, Hershey .jhf).")
+    ] = None,
+    per_class: Annotated[int, typer.Option(help="Training glyphs per character.")] = 800,
+    per_class_eval: Annotated[int, typer.Option(help="Val and test glyphs per character.")] = 150,
+    seed: int = 0,
+    workers: Annotated[int, typer.Option(help="Rendering processes.")] = 2,
+    data_dir: DataDir = None,
+) -> None:
+    """Render the synthetic_chars dataset (EMNIST-style glyphs from fonts, split by font)."""
+    from textrec_cli.data import synthetic_chars as module
+
+    path = module.prepare(
+        data_dir or settings.data_dir(), fonts_dir, per_class, per_class_eval, seed, workers
+    )
+    err.print(f"[green]✓[/green] synthetic_chars ready: {path}")
 
 
 @user_errors

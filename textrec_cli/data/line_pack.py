@@ -108,24 +108,30 @@ def write_pack(
     sources, per_split = [], {}
     for index, folder in enumerate(folders):
         dataset = real_lines.load(Path(folder), data_dir, height, show_progress)
-        sources.append({
-            "name": Path(folder).name,
-            "folder": str(folder),
-            "labels_sha256": dataset.metadata.get("labels_sha256", ""),
-            "images_sha256": _images_sha256(Path(folder)),
-            "skipped": dataset.metadata.get("skipped", {}),
-            "counts": {name: len(part) for name, part in dataset.splits.items()},
-        })  # fmt: skip
+        sources.append(
+            {
+                "name": Path(folder).name,
+                "folder": str(folder),
+                "labels_sha256": dataset.metadata.get("labels_sha256", ""),
+                "images_sha256": _images_sha256(Path(folder)),
+                "skipped": dataset.metadata.get("skipped", {}),
+                "counts": {name: len(part) for name, part in dataset.splits.items()},
+            }
+        )
         for name, part in dataset.splits.items():
             bucket = per_split.setdefault(name, ([], [], []))
             bucket[0].extend(part.images)
             bucket[1].extend(part.texts)
             bucket[2].extend([index] * len(part))
     provenance = json.dumps(
-        {"sources": sources, "jpeg_quality": quality, "textrec_version": __version__,
-         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        {
+            "sources": sources,
+            "jpeg_quality": quality,
+            "textrec_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
         ensure_ascii=False,
-    )  # fmt: skip
+    )
     charset = json.dumps(LINE_CHARSET, ensure_ascii=False)
     total = sum(len(texts) for _, texts, _ in per_split.values())
     error_sum, pixels = 0.0, 0

@@ -116,9 +116,14 @@ def _read_alto(root: etree._Element, path: Path) -> Page:
         conf = [float(s.get("WC")) for s in el.iter("{*}String") if s.get("WC")]
         if polygon:
             page.lines.append(
-                PageLine(polygon, parse_points(el.get("BASELINE")), text, el.get("ID", ""),
-                         sum(conf) / len(conf) if conf else None)
-            )  # fmt: skip
+                PageLine(
+                    polygon,
+                    parse_points(el.get("BASELINE")),
+                    text,
+                    el.get("ID", ""),
+                    sum(conf) / len(conf) if conf else None,
+                )
+            )
     return page
 
 
@@ -176,28 +181,46 @@ def to_alto(page: Page) -> bytes:
     etree.SubElement(source, f"{a}fileName").text = page.image
     layout = etree.SubElement(root, f"{a}Layout")
     page_el = etree.SubElement(
-        layout, f"{a}Page", ID="page_1", PHYSICAL_IMG_NR="1",
-        WIDTH=str(page.width), HEIGHT=str(page.height),
-    )  # fmt: skip
-    space = etree.SubElement(
-        page_el, f"{a}PrintSpace", HPOS="0", VPOS="0", WIDTH=str(page.width),
+        layout,
+        f"{a}Page",
+        ID="page_1",
+        PHYSICAL_IMG_NR="1",
+        WIDTH=str(page.width),
         HEIGHT=str(page.height),
-    )  # fmt: skip
+    )
+    space = etree.SubElement(
+        page_el,
+        f"{a}PrintSpace",
+        HPOS="0",
+        VPOS="0",
+        WIDTH=str(page.width),
+        HEIGHT=str(page.height),
+    )
     if page.lines:
         block = etree.SubElement(space, f"{a}TextBlock", ID="block_1", **_alto_box(page.lines))
         for i, line in enumerate(page.lines, 1):
             x0, y0, x1, y1 = line.box
-            attrs = {"ID": line.id or f"line_{i}", "HPOS": str(x0), "VPOS": str(y0),
-                     "WIDTH": str(x1 - x0), "HEIGHT": str(y1 - y0)}  # fmt: skip
+            attrs = {
+                "ID": line.id or f"line_{i}",
+                "HPOS": str(x0),
+                "VPOS": str(y0),
+                "WIDTH": str(x1 - x0),
+                "HEIGHT": str(y1 - y0),
+            }
             if line.baseline:
                 attrs["BASELINE"] = _alto_points(line.baseline)
             line_el = etree.SubElement(block, f"{a}TextLine", **attrs)
             shape = etree.SubElement(line_el, f"{a}Shape")
             etree.SubElement(shape, f"{a}Polygon", POINTS=_alto_points(line.polygon))
             string = etree.SubElement(
-                line_el, f"{a}String", CONTENT=line.text, HPOS=str(x0), VPOS=str(y0),
-                WIDTH=str(x1 - x0), HEIGHT=str(y1 - y0),
-            )  # fmt: skip
+                line_el,
+                f"{a}String",
+                CONTENT=line.text,
+                HPOS=str(x0),
+                VPOS=str(y0),
+                WIDTH=str(x1 - x0),
+                HEIGHT=str(y1 - y0),
+            )
             if line.confidence is not None:
                 string.set("WC", f"{min(max(line.confidence, 0.0), 1.0):.4f}")
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
@@ -223,9 +246,12 @@ def to_pagexml(page: Page, creator: str = "textrec") -> bytes:
     etree.SubElement(metadata, f"{p}Created").text = now
     etree.SubElement(metadata, f"{p}LastChange").text = now
     page_el = etree.SubElement(
-        root, f"{p}Page", imageFilename=page.image, imageWidth=str(page.width),
+        root,
+        f"{p}Page",
+        imageFilename=page.image,
+        imageWidth=str(page.width),
         imageHeight=str(page.height),
-    )  # fmt: skip
+    )
     if not page.lines:
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     order = etree.SubElement(page_el, f"{p}ReadingOrder")
@@ -235,8 +261,9 @@ def to_pagexml(page: Page, creator: str = "textrec") -> bytes:
     box = _alto_box(page.lines)
     x0, y0 = int(box["HPOS"]), int(box["VPOS"])
     x1, y1 = x0 + int(box["WIDTH"]), y0 + int(box["HEIGHT"])
-    etree.SubElement(region, f"{p}Coords", points=_page_points([(x0, y0), (x1, y0), (x1, y1),
-                                                                (x0, y1)]))  # fmt: skip
+    etree.SubElement(
+        region, f"{p}Coords", points=_page_points([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+    )
     for i, line in enumerate(page.lines, 1):
         line_el = etree.SubElement(region, f"{p}TextLine", id=line.id or f"line_{i}")
         etree.SubElement(line_el, f"{p}Coords", points=_page_points(line.polygon))

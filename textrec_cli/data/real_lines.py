@@ -143,8 +143,9 @@ def load(
         stderr_console.print(
             f"{folder / 'labels.tsv'}: split names not train/val/test ({counts} lines) are kept "
             f"as written; splits found: {', '.join(sorted(splits))}",
-            highlight=False, soft_wrap=True,
-        )  # fmt: skip
+            highlight=False,
+            soft_wrap=True,
+        )
     metadata = {"source": str(folder), "labels_sha256": labels_sha, "skipped": skipped}
     dataset = LineDataset(f"{NAME}:{folder.name}", height, splits, metadata)
     dataset.checksum = write_lines(cached, dataset)

@@ -71,8 +71,11 @@ def rendered_lines(
     if missing:
         _GENERATOR = generator
         context = multiprocessing.get_context("fork")
-        chunks = [(seed, s * size + k, min(s * size + k + 50, (s + 1) * size))
-                  for s in missing for k in range(0, size, 50)]  # fmt: skip
+        chunks = [
+            (seed, s * size + k, min(s * size + k + 50, (s + 1) * size))
+            for s in missing
+            for k in range(0, size, 50)
+        ]
         done: dict[int, tuple[list, list]] = {}
         label = f"rendering {len(missing) * size} synthetic {split} lines"
         with (

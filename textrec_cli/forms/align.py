@@ -36,15 +36,19 @@ def similarity(reading: str, prompt: str) -> float:
 
 
 def align(
-    readings: list[str], prompts: list[str], min_similarity: float = MIN_SIMILARITY,
+    readings: list[str],
+    prompts: list[str],
+    min_similarity: float = MIN_SIMILARITY,
     places: list[int | None] | None = None,
-) -> list[Match]:  # fmt: skip
+) -> list[Match]:
     """The best order-preserving one-to-one pairing of readings with prompts; `places[i]` is
     the prompt whose writing area line i lies in (None: none)."""
     places = places or [None] * len(readings)
     sims = [[similarity(r, p) for p in prompts] for r in readings]
-    gains = [[s + IN_PLACE_BONUS * (places[i] == j) for j, s in enumerate(row)]
-             for i, row in enumerate(sims)]  # fmt: skip
+    gains = [
+        [s + IN_PLACE_BONUS * (places[i] == j) for j, s in enumerate(row)]
+        for i, row in enumerate(sims)
+    ]
     n, m = len(readings), len(prompts)
     score = [[0.0] * (m + 1) for _ in range(n + 1)]
     for i in range(1, n + 1):

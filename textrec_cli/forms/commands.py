@@ -14,9 +14,10 @@ from textrec_cli.errors import InputError, TextrecError
 from textrec_cli.progress import progress_bar
 
 forms_app = typer.Typer(
-    name="forms", help="Paper forms, IAM style: print prompts to copy, read the filled scans.",
+    name="forms",
+    help="Paper forms, IAM style: print prompts to copy, read the filled scans.",
     no_args_is_help=True,
-)  # fmt: skip
+)
 
 
 def _need_zxing() -> None:
@@ -53,13 +54,19 @@ def make(
     forms = plan_forms(count, seed, lang, licence, prompts, corpus, first)
     with progress_bar("drawing forms", len(forms), enabled=not as_json) as advance:
         make_forms(forms, output, advance)
-    summary = {"pdf": str(output), "manifest": str(manifest_path(output)), "forms": len(forms),
-               "ids": [f.id.label for f in forms]}  # fmt: skip
+    summary = {
+        "pdf": str(output),
+        "manifest": str(manifest_path(output)),
+        "forms": len(forms),
+        "ids": [f.id.label for f in forms],
+    }
     if as_json:
         print(json.dumps(summary))
     else:
-        err.print(f"[green]✓[/green] {len(forms)} forms: {output} (prompts in "
-                  f"{summary['manifest']})", highlight=False)  # fmt: skip
+        err.print(
+            f"[green]✓[/green] {len(forms)} forms: {output} (prompts in {summary['manifest']})",
+            highlight=False,
+        )
 
 
 @forms_app.command("read")
@@ -116,13 +123,22 @@ def read(
                 failures.append({"scan": str(scan), "error": message})
             advance(1)
     lines = sum(r["matched"] for r in results)
-    summary = {"forms": len(results), "failed": len(failures), "lines_stored": 0 if dry_run
-               else lines, "lines_matched": lines, "model": models.version, "results": results,
-               "failures": failures}  # fmt: skip
+    summary = {
+        "forms": len(results),
+        "failed": len(failures),
+        "lines_stored": 0 if dry_run else lines,
+        "lines_matched": lines,
+        "model": models.version,
+        "results": results,
+        "failures": failures,
+    }
     print(json.dumps(summary, ensure_ascii=False))
     for failure in failures:
-        err.print(f"[bold red]error:[/bold red] {failure['scan']}: {failure['error']}",
-                  highlight=False, soft_wrap=True)  # fmt: skip
+        err.print(
+            f"[bold red]error:[/bold red] {failure['scan']}: {failure['error']}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if failures:
         raise typer.Exit(InputError.exit_code)
 

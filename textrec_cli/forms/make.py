@@ -34,9 +34,14 @@ class Form:
 
 
 def plan_forms(
-    count: int, seed: int = 0, lang: str = "en", licence: str = "cc-by-4.0", prompts: int = 5,
-    corpus: Path | None = None, first: int = 0,
-) -> list[Form]:  # fmt: skip
+    count: int,
+    seed: int = 0,
+    lang: str = "en",
+    licence: str = "cc-by-4.0",
+    prompts: int = 5,
+    corpus: Path | None = None,
+    first: int = 0,
+) -> list[Form]:
     """Forms `first`..`first+count-1` of this seed: their ids and prompts (no drawing)."""
     if not 1 <= count <= MAX_FORMS:
         raise InputError(f"--count must be 1 to {MAX_FORMS}, not {count}")

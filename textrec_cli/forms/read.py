@@ -63,9 +63,12 @@ def load_models() -> LineModels:
         assert isinstance(pages, PageRuntime) and isinstance(lines, LineRuntime)
         lines.keras_batching = True
         return LineModels(
-            pages.graphs[0].run, pages.metadata, lines.read_stems, lines.height,
+            pages.graphs[0].run,
+            pages.metadata,
+            lines.read_stems,
+            lines.height,
             f"{pages.version}+{lines.version}",
-        )  # fmt: skip
+        )
     except ImportError:  # no ai-edge-litert: the Keras path
         from textrec_cli.inference.line_reader import LineReader
         from textrec_cli.inference.page_lines import keras_forward
@@ -78,9 +81,12 @@ def load_models() -> LineModels:
             LineReader(load_model(settings.BUNDLED_LINE_MODEL)),
         )
         return LineModels(
-            keras_forward(saved.model), saved.metadata, reader.read_stems, reader.height,
+            keras_forward(saved.model),
+            saved.metadata,
+            reader.read_stems,
+            reader.height,
             f"{saved.version}+{reader.version}",
-        )  # fmt: skip
+        )
 
 
 class PromptBook:
@@ -134,12 +140,22 @@ class FormReading:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "form_id": self.form.label, "prompts": len(self.prompts), "detected": self.detected,
-            "matched": len(self.lines), "marks_found": self.marks_found,
-            "lines": [{"prompt_index": ln.prompt_index, "prompt": ln.prompt, "read": ln.reading,
-                       "similarity": ln.similarity, "confidence": round(ln.confidence, 4)}
-                      for ln in self.lines],
-        }  # fmt: skip
+            "form_id": self.form.label,
+            "prompts": len(self.prompts),
+            "detected": self.detected,
+            "matched": len(self.lines),
+            "marks_found": self.marks_found,
+            "lines": [
+                {
+                    "prompt_index": ln.prompt_index,
+                    "prompt": ln.prompt,
+                    "read": ln.reading,
+                    "similarity": ln.similarity,
+                    "confidence": round(ln.confidence, 4),
+                }
+                for ln in self.lines
+            ],
+        }
 
 
 def flatten_light(page: np.ndarray) -> np.ndarray:
@@ -180,8 +196,12 @@ def join_rows(lines: list[PageLine]) -> list[list[PageLine]]:
 
 def _union_box(lines: list[PageLine]) -> tuple[int, int, int, int]:
     boxes = np.array([ln.box for ln in lines])
-    return (int(boxes[:, 0].min()), int(boxes[:, 1].min()), int(boxes[:, 2].max()),
-            int(boxes[:, 3].max()))  # fmt: skip
+    return (
+        int(boxes[:, 0].min()),
+        int(boxes[:, 1].min()),
+        int(boxes[:, 2].max()),
+        int(boxes[:, 3].max()),
+    )
 
 
 def crop_row(page: np.ndarray, row: list[PageLine]) -> tuple[np.ndarray, tuple]:
@@ -230,10 +250,17 @@ def read_form(
     for match in align([text for text, _ in readings], prompts, min_similarity, places):
         crop, (x0, y0, x1, y1) = crops[match.line]
         text, confidence = readings[match.line]
-        lines.append(FormLine(
-            match.prompt, prompts[match.prompt], text, match.similarity, float(confidence),
-            (x0, y0 + top, x1, y1 + top), _png(crop),
-        ))  # fmt: skip
+        lines.append(
+            FormLine(
+                match.prompt,
+                prompts[match.prompt],
+                text,
+                match.similarity,
+                float(confidence),
+                (x0, y0 + top, x1, y1 + top),
+                _png(crop),
+            )
+        )
     return FormReading(form, prompts, lines, len(rows), located.marks_found)
 
 

@@ -38,9 +38,10 @@ def find_qr(gray: np.ndarray) -> tuple[str, np.ndarray]:
         if min(view.shape) < 64:
             break
         found = [
-            (b, scale) for b in zxingcpp.read_barcodes(view, formats=zxingcpp.BarcodeFormat.QRCode)
+            (b, scale)
+            for b in zxingcpp.read_barcodes(view, formats=zxingcpp.BarcodeFormat.QRCode)
             if b.valid
-        ]  # fmt: skip
+        ]
         if found:
             break
     if not found:
@@ -60,17 +61,25 @@ def _homography(src: np.ndarray, dst: np.ndarray) -> transform.ProjectiveTransfo
 
 
 def _find_mark(
-    gray: np.ndarray, to_photo: transform.ProjectiveTransform, center: tuple[int, int],
+    gray: np.ndarray,
+    to_photo: transform.ProjectiveTransform,
+    center: tuple[int, int],
     known: np.ndarray,
-) -> np.ndarray | None:  # fmt: skip
+) -> np.ndarray | None:
     """The photo position of one corner mark near its predicted place, or None.
 
     The search window grows with the distance from the points the estimate rests on (`known`,
     photo pixels): a homography fitted on a small QR code drifts far from it."""
     half = layout.MARK / 2
     cx, cy = center
-    square = np.array([[cx - half, cy - half], [cx + half, cy - half],
-                       [cx + half, cy + half], [cx - half, cy + half]])  # fmt: skip
+    square = np.array(
+        [
+            [cx - half, cy - half],
+            [cx + half, cy - half],
+            [cx + half, cy + half],
+            [cx - half, cy + half],
+        ]
+    )
     seen = to_photo(square)
     expected_area = abs(_shoelace(seen))
     guess = seen.mean(axis=0)
@@ -126,7 +135,11 @@ def locate(gray: np.ndarray) -> Located:
     # mark centres are pixel-centre coordinates; the QR corners are pixel edges (off by 0.5)
     fine = _homography(np.array(page_points, float), np.array(photo_points, float))
     page = transform.warp(
-        gray.astype(np.float32), fine, output_shape=(layout.PAGE_H, layout.PAGE_W), order=1,
-        cval=PAPER, preserve_range=True,
-    )  # fmt: skip
+        gray.astype(np.float32),
+        fine,
+        output_shape=(layout.PAGE_H, layout.PAGE_W),
+        order=1,
+        cval=PAPER,
+        preserve_range=True,
+    )
     return Located(payload, page.astype(np.float32), marks)

@@ -82,10 +82,13 @@ def photograph(page: np.ndarray, rng: np.random.Generator, quality: int = 80) ->
     inverse = to_photo.inverse.params / to_photo.inverse.params[2, 2]
     photo = np.asarray(
         Image.fromarray(page.astype(np.float32)).transform(
-            (out_w, out_h), Image.Transform.PERSPECTIVE, tuple(inverse.ravel()[:8]),
-            Image.Resampling.BILINEAR, fillcolor=-1.0,
+            (out_w, out_h),
+            Image.Transform.PERSPECTIVE,
+            tuple(inverse.ravel()[:8]),
+            Image.Resampling.BILINEAR,
+            fillcolor=-1.0,
         )
-    )  # fmt: skip
+    )
     grain = ndimage.zoom(rng.normal(0, 12, (out_h // 16 + 2, out_w // 16 + 2)), 16, order=1)
     photo = np.where(photo < 0, rng.uniform(60, 140) + grain[:out_h, :out_w], photo)  # the table
     theta = rng.uniform(0, 2 * np.pi)

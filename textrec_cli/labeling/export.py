@@ -99,17 +99,29 @@ def write_label_studio_export(
     """
 
     if not selections:
-        raise TextrecError("nothing to export: the store holds no kept images (log with "
-                           "--keep-images, or the server's default)")  # fmt: skip
+        raise TextrecError(
+            "nothing to export: the store holds no kept images (log with "
+            "--keep-images, or the server's default)"
+        )
 
     def entries():
         for selection in selections:
             record = selection.record
-            meta = {"image_hash": record.image_hash, "prediction_id": record.id,
-                    "reason": selection.reason, "mode": record.mode}  # fmt: skip
-            yield (record.image_hash, store.image_png(record.image_hash), record.text,
-                   record.confidence, record.model_version, meta,
-                   selection.reason.split(":")[0])  # fmt: skip
+            meta = {
+                "image_hash": record.image_hash,
+                "prediction_id": record.id,
+                "reason": selection.reason,
+                "mode": record.mode,
+            }
+            yield (
+                record.image_hash,
+                store.image_png(record.image_hash),
+                record.text,
+                record.confidence,
+                record.model_version,
+                meta,
+                selection.reason.split(":")[0],
+            )
 
     return _write_export(Path(output), url_prefix, entries())
 
@@ -132,10 +144,16 @@ def write_contributions_export(
 
     def entries():
         for item in contributions:
-            meta = {"image_hash": item.image_hash, "contribution_id": item.id,
-                    "reason": f"contribution:{item.kind}", "kind": item.kind,
-                    "writer_id": item.writer_id, "licence": item.licence,
-                    "form_id": item.form_id, "prompt": item.prompt}  # fmt: skip
+            meta = {
+                "image_hash": item.image_hash,
+                "contribution_id": item.id,
+                "reason": f"contribution:{item.kind}",
+                "kind": item.kind,
+                "writer_id": item.writer_id,
+                "licence": item.licence,
+                "form_id": item.form_id,
+                "prompt": item.prompt,
+            }
             png = item.png if item.png is not None else store.contribution_png(item.id)
             yield (item.image_hash, png, item.prompt, 1.0, PROMPT_VERSION, meta, meta["reason"])
 

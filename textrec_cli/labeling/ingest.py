@@ -62,10 +62,14 @@ class ImportReport:
 
     def to_dict(self) -> dict:
         return {
-            "tasks": self.tasks, "imported": self.imported, "output": self.output,
-            "splits": self.splits, "writers": self.writers, "problem_counts": self.counts(),
+            "tasks": self.tasks,
+            "imported": self.imported,
+            "output": self.output,
+            "splits": self.splits,
+            "writers": self.writers,
+            "problem_counts": self.counts(),
             "problems": [vars(p) for p in self.problems],
-        }  # fmt: skip
+        }
 
 
 def read_export(path: Path) -> list[ExportedTask]:
@@ -197,8 +201,10 @@ def import_export(
     good, problems = validate(tasks, images_dir)
     report = ImportReport(len(tasks), 0, None, problems=problems)
     if strict and problems:
-        raise InputError(f"{export_path}: {len(problems)} problem(s) {report.counts()}; "
-                         "nothing written (drop --strict to import the good tasks)")  # fmt: skip
+        raise InputError(
+            f"{export_path}: {len(problems)} problem(s) {report.counts()}; "
+            "nothing written (drop --strict to import the good tasks)"
+        )
     if not tasks and allow_empty:
         with atomic_dir(output) as tmp:
             (tmp / "lines").mkdir()

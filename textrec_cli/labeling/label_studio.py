@@ -103,8 +103,13 @@ def _latest(annotations: list[dict[str, Any]]) -> dict[str, Any] | None:
     usable = [a for a in annotations if not a.get("was_cancelled")]
     if not usable:
         return None
-    return max(usable, key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""),
-                                      str(a.get("id") or "")))  # fmt: skip
+    return max(
+        usable,
+        key=lambda a: (
+            str(a.get("updated_at") or a.get("created_at") or ""),
+            str(a.get("id") or ""),
+        ),
+    )
 
 
 def parse_export(payload: Any) -> list[ExportedTask]:

@@ -227,10 +227,8 @@ def build_char_lm(
     with tempfile.TemporaryDirectory(prefix="textrec-lm-") as tmp:
         corpus, arpa = Path(tmp) / "corpus.txt", Path(tmp) / "char_lm.arpa"
         corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        command = [
-            str(lmplz_path), "-o", str(order), "--discount_fallback", "-S", "20%", "-T", f"{tmp}/",
-            "--text", str(corpus), "--arpa", str(arpa),
-        ]  # fmt: skip
+        command = [str(lmplz_path), "-o", str(order), "--discount_fallback", "-S", "20%"]
+        command += ["-T", f"{tmp}/", "--text", str(corpus), "--arpa", str(arpa)]
         if any(prune):
             command += ["--prune", *map(str, prune)]
         with _status(f"estimating a {order}-gram char LM on {len(lines):,} lines", show_progress):
@@ -247,8 +245,9 @@ def build_char_lm(
                 _run([str(build_binary_path), *trie, str(arpa), str(tmp_binary)], "build_binary")
             except TextrecError:  # a KenLM built without trie support still has probing
                 binary_format = "probing"
-                _run([str(build_binary_path), "probing", str(arpa), str(tmp_binary)],
-                     "build_binary")  # fmt: skip
+                _run(
+                    [str(build_binary_path), "probing", str(arpa), str(tmp_binary)], "build_binary"
+                )
     per_source = source_licences(sources, licences)
     meta = {
         "order": order,

@@ -88,9 +88,13 @@ def register(app: typer.Typer) -> None:
         licences = _parse_licences(licence or [])
         sources = lm_training_sources(data_dir, lines_dir or [], text or [], use_corpus=corpus)
         meta_path = build_char_lm(
-            sources, output, order=order, prune=prune_counts, licences=licences,
+            sources,
+            output,
+            order=order,
+            prune=prune_counts,
+            licences=licences,
             attribution=attribution or [],
-        )  # fmt: skip
+        )
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if as_json:
             print(json.dumps(meta, ensure_ascii=False))
@@ -151,11 +155,17 @@ def register_tune(lm_app: typer.Typer) -> None:
                 reader.height,
                 [folder],
                 limit=limit,
-            )  # fmt: skip
+            )
             for folder in lines_dir
         }
-        result = tune_lm(reader, lm_dir, sets, beam_size=beam_size, beam_size_token=beam_size,
-                         decode_beam=decode_beam)  # fmt: skip
+        result = tune_lm(
+            reader,
+            lm_dir,
+            sets,
+            beam_size=beam_size,
+            beam_size_token=beam_size,
+            decode_beam=decode_beam,
+        )
         if as_json:
             print(json.dumps(result))
         else:

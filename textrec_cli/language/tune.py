@@ -83,9 +83,15 @@ def tune_lm(
         word_score=best["word_score"],
         beam_size=beam,
         beam_size_token=beam_token,
-        tuned_on={"model": reader.version, "lines": {n: len(s[1]) for n, s in sets.items()},
-                  "split": "val", "beam_size": beam_size, "beam_size_token": beam_size_token,
-                  "grid": rows, "decoded": decoded},
-    )  # fmt: skip
+        tuned_on={
+            "model": reader.version,
+            "lines": {n: len(s[1]) for n, s in sets.items()},
+            "split": "val",
+            "beam_size": beam_size,
+            "beam_size_token": beam_size_token,
+            "grid": rows,
+            "decoded": decoded,
+        },
+    )
     write_json(meta_path, meta)
     return {"best": best, "decoded": decoded, "grid": rows}

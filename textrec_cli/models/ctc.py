@@ -44,9 +44,14 @@ def _tf_native_ctc_loss(y_true, y_pred):
     logits = tf.concat([logits[:, :, BLANK + 1 :], logits[:, :, : BLANK + 1]], axis=2)
     batch, frames = tf.shape(y_pred)[0], tf.shape(y_pred)[1]
     return tf.compat.v1.nn.ctc_loss(
-        labels, logits, tf.fill([batch], frames), preprocess_collapse_repeated=False,
-        ctc_merge_repeated=True, ignore_longer_outputs_than_inputs=True, time_major=True,
-    )  # fmt: skip
+        labels,
+        logits,
+        tf.fill([batch], frames),
+        preprocess_collapse_repeated=False,
+        ctc_merge_repeated=True,
+        ignore_longer_outputs_than_inputs=True,
+        time_major=True,
+    )
 
 
 def encode(text: str, index: dict[str, int]) -> list[int]:

@@ -7,7 +7,8 @@ where their outlines touch, so connected components of the thresholded map are l
 
 from __future__ import annotations
 
-from keras import layers, models
+import keras
+from keras import layers, models, ops
 
 from textrec_cli.models.line_blocks import conv_bn
 
@@ -39,3 +40,12 @@ def build(
             x = conv_bn(x, width)
     outputs = layers.Conv2D(num_classes, 1, activation="sigmoid", name="bands")(x)
     return models.Model(inputs, outputs, name="line_detector")
+
+
+def band_loss(y_true, y_pred):
+    """Binary cross-entropy + soft Dice: thin bands are a small fraction of the page."""
+    bce = ops.mean(keras.losses.binary_crossentropy(y_true, y_pred))
+    inter = ops.sum(y_true * y_pred, axis=(1, 2, 3))
+    total = ops.sum(y_true, axis=(1, 2, 3)) + ops.sum(y_pred, axis=(1, 2, 3))
+    dice = 1 - ops.mean((2 * inter + 1) / (total + 1))
+    return bce + 0.5 * dice

@@ -44,9 +44,13 @@ def pages_progress(
         yield (lambda n=1: None), (lambda n: None)
         return
     columns = (
-        TextColumn("[bold]reading"), BarColumn(), MofNCompleteColumn(), RateColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(),
-    )  # fmt: skip
+        TextColumn("[bold]reading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=stderr_console) as progress:
         task = progress.add_task("reading", total=None)
         yield (
@@ -59,8 +63,18 @@ def print_summary(summary: dict[str, Any]) -> None:
     table = Table(title=f"textrec read → {summary['output']}")
     table.add_column("")
     table.add_column("", justify="right")
-    rows = ("pages", "read", "skipped", "failed", "lines", "pages_per_second", "seconds",
-            "low_confidence_pages", "workers", "engine")  # fmt: skip
+    rows = (
+        "pages",
+        "read",
+        "skipped",
+        "failed",
+        "lines",
+        "pages_per_second",
+        "seconds",
+        "low_confidence_pages",
+        "workers",
+        "engine",
+    )
     for key in rows:
         table.add_row(key.replace("_", " "), str(summary[key]))
     out.print(table)
@@ -97,7 +111,7 @@ def register(app: typer.Typer) -> None:
                 help="--engine ray: auto, HOST:PORT or ray://HOST:10001 (default: a "
                 "local cluster for this run)."
             ),
-        ] = None,  # fmt: skip
+        ] = None,
         low_confidence: Annotated[
             float, typer.Option(help="Pages with a mean line confidence below this are flagged.")
         ] = 0.5,
@@ -124,9 +138,13 @@ def register(app: typer.Typer) -> None:
         if workers is not None and workers < 1:
             raise InputError("--workers must be at least 1")
         options = ReadOptions(
-            output=output, formats=parse_formats(page_format), engine=engine, workers=workers,
-            address=address, low_confidence=low_confidence,
-        )  # fmt: skip
+            output=output,
+            formats=parse_formats(page_format),
+            engine=engine,
+            workers=workers,
+            address=address,
+            low_confidence=low_confidence,
+        )
         spec = resolve_models(model, mode)
         with pages_progress(progress) as (advance, set_total):
             summary = read_archive(sources, spec, options, advance, set_total)

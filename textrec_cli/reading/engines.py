@@ -134,9 +134,11 @@ class ProcessEngine:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            self.workers, mp_context=get_context("spawn"), initializer=_init_worker,
+            self.workers,
+            mp_context=get_context("spawn"),
+            initializer=_init_worker,
             initargs=(self.spec,),
-        )  # fmt: skip
+        )
 
     def imap(self, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict[str, Any]]]:
         source = iter(tasks)

@@ -80,8 +80,11 @@ def resolve_models(models: list[Path] | None, mode: str) -> ReadSpec:
 
     if not models:
         wanted = MODES_TASKS.get(mode, {"char", "line", "line_detector"})
-        bundled = {"char": settings.BUNDLED_CHAR_MODEL, "line": settings.BUNDLED_LINE_MODEL,
-                   "line_detector": settings.BUNDLED_DETECTOR}  # fmt: skip
+        bundled = {
+            "char": settings.BUNDLED_CHAR_MODEL,
+            "line": settings.BUNDLED_LINE_MODEL,
+            "line_detector": settings.BUNDLED_DETECTOR,
+        }
         dirs = [_bundled_export(bundled[task]) for task in sorted(wanted)]
         lm = default_lm()
         line = next((d for d in dirs if _task(d) == "line"), None)
@@ -253,19 +256,26 @@ def read_archive(
             opener.close()
     seconds = time.perf_counter() - started
     return {
-        "pages": tally.pages, "read": tally.read, "skipped": tally.skipped,
-        "failed": tally.failed, "lines": tally.lines, "seconds": round(seconds, 3),
+        "pages": tally.pages,
+        "read": tally.read,
+        "skipped": tally.skipped,
+        "failed": tally.failed,
+        "lines": tally.lines,
+        "seconds": round(seconds, 3),
         "pages_per_second": round(tally.read / seconds, 3) if seconds > 0 else 0.0,
         "low_confidence_pages": len(tally.low_confidence),
         "low_confidence_threshold": options.low_confidence,
         "low_confidence_files": tally.low_confidence[:MAX_LISTED_FAILURES],
         "failures": tally.failures[:MAX_LISTED_FAILURES],
-        "engine": options.engine, "workers": workers, "model_version": version,
-        "formats": list(options.formats), "output": str(output),
+        "engine": options.engine,
+        "workers": workers,
+        "model_version": version,
+        "formats": list(options.formats),
+        "output": str(output),
         "manifest": str(output / MANIFEST_FILE),
         "worker_peak_rss_mb": {str(pid): mb for pid, mb in sorted(tally.workers.items())},
         "driver_peak_rss_mb": peak_rss_mb(),
-    }  # fmt: skip
+    }
 
 
 class _Plan:
@@ -329,13 +339,19 @@ class _Plan:
         confidence = round(prediction.confidence, 6)
         self.manifest.append(
             {
-                "file": ref.key, "source": ref.origin, "sha256": sha, "status": "ok",
-                "seconds": result.get("seconds"), "lines": lines, "confidence": confidence,
-                "mode": prediction.mode, "model_version": self.version,
+                "file": ref.key,
+                "source": ref.origin,
+                "sha256": sha,
+                "status": "ok",
+                "seconds": result.get("seconds"),
+                "lines": lines,
+                "confidence": confidence,
+                "mode": prediction.mode,
+                "model_version": self.version,
                 "outputs": [p.relative_to(self.output).as_posix() for p in paths.values()],
                 "finished": round(time.time(), 3),
             }
-        )  # fmt: skip
+        )
         self.tally.read += 1
         self.tally.lines += lines
         self._count_confidence(ref.key, confidence)
@@ -346,11 +362,16 @@ class _Plan:
     ) -> None:
         self.manifest.append(
             {
-                "file": ref.key, "source": ref.origin, "sha256": sha, "status": "failed",
-                "error": reason, "seconds": seconds, "model_version": self.version,
+                "file": ref.key,
+                "source": ref.origin,
+                "sha256": sha,
+                "status": "failed",
+                "error": reason,
+                "seconds": seconds,
+                "model_version": self.version,
                 "finished": round(time.time(), 3),
             }
-        )  # fmt: skip
+        )
         self.tally.failed += 1
         self.tally.failures.append({"file": ref.origin, "error": reason})
         self.advance(1)

@@ -152,9 +152,13 @@ def register(app: typer.Typer) -> None:
                 keep=keep_images, max_store_mb=max_store_mb, retention_days=retention_days
             )
             monitoring = server_monitoring(
-                store, references, source="rest", alert_file=alert_file, webhook_url=alert_url,
+                store,
+                references,
+                source="rest",
+                alert_file=alert_file,
+                webhook_url=alert_url,
                 policy=policy,
-            )  # fmt: skip
+            )
             monitoring.observer.store.prune_in_background()  # a store left past its limits
             app = create_app(recognizer, limits, observers=[monitoring.observer])
             monitoring.mount(app)

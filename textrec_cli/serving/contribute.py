@@ -147,8 +147,11 @@ class PromptSource:
             if text:
                 return {"prompt": text, "lang": lang, "source": "corpus"}
         lines = self.lines[lang]
-        return {"prompt": lines[int(self.rng.integers(len(lines)))], "lang": lang,
-                "source": "packaged"}  # fmt: skip
+        return {
+            "prompt": lines[int(self.rng.integers(len(lines)))],
+            "lang": lang,
+            "source": "packaged",
+        }
 
 
 def contribute_router(
@@ -170,8 +173,11 @@ def contribute_router(
     def target_store() -> PredictionStore:
         with opening:
             if not opened:
-                found = [o.store for o in observers if isinstance(getattr(o, "store", None),
-                                                                  PredictionStore)]  # fmt: skip
+                found = [
+                    o.store
+                    for o in observers
+                    if isinstance(getattr(o, "store", None), PredictionStore)
+                ]
                 opened.append(found[0] if found else open_store())
             return opened[0]
 
@@ -217,9 +223,13 @@ def contribute_router(
 def _store(store: PredictionStore, sample: dict[str, Any]) -> int:
     try:
         return store.add_contribution(
-            sample["png"], sample["prompt"], kind=sample["kind"], licence=sample["licence"],
-            writer_id=sample["writer_id"], strokes=sample["strokes"],
-        )  # fmt: skip
+            sample["png"],
+            sample["prompt"],
+            kind=sample["kind"],
+            licence=sample["licence"],
+            writer_id=sample["writer_id"],
+            strokes=sample["strokes"],
+        )
     except StoreFullError as exc:
         raise ApiError(507, str(exc)) from None
     except LimitError as exc:
@@ -263,8 +273,14 @@ def parse_contribution(body: bytes, limits: ContributeLimits) -> dict[str, Any]:
         gray.thumbnail((MAX_UPLOAD_SIDE, MAX_UPLOAD_SIDE), Image.Resampling.LANCZOS)
     if is_blank(gray):
         raise ApiError(422, "nothing is written: the image is blank (write the prompt first)")
-    return {"png": png_bytes(gray), "prompt": prompt, "kind": kind, "licence": licence,
-            "writer_id": writer_id, "strokes": strokes}  # fmt: skip
+    return {
+        "png": png_bytes(gray),
+        "prompt": prompt,
+        "kind": kind,
+        "licence": licence,
+        "writer_id": writer_id,
+        "strokes": strokes,
+    }
 
 
 def _image_bytes(encoded: Any) -> bytes:

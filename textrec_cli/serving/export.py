@@ -61,10 +61,12 @@ def _load_exportable(model_dir: str | Path) -> tuple[Any, str]:
         digest.update(sha256_file(member.saved.path / MODEL_FILE).encode())
     metadata = dict(reader.members[0].saved.metadata)
     metadata.update(
-        model="ensemble", version=reader.version,
-        members=[{"version": m.version, "model": m.saved.metadata.get("model")}
-                 for m in reader.members],
-    )  # fmt: skip
+        model="ensemble",
+        version=reader.version,
+        members=[
+            {"version": m.version, "model": m.saved.metadata.get("model")} for m in reader.members
+        ],
+    )
     metadata.pop("metrics", None)
     return SavedModel(model, metadata, reader.members[0].saved.path), digest.hexdigest()
 

@@ -78,9 +78,12 @@ def parse_body(body: bytes, content_type: str | None, limits: Limits) -> ImageRe
 def decode_image(data: bytes, name: str, limits: Limits) -> Image.Image:
     try:
         return load_image_bytes(
-            data, name, max_pixels=limits.max_pixels, max_bytes=limits.max_bytes,
+            data,
+            name,
+            max_pixels=limits.max_pixels,
+            max_bytes=limits.max_bytes,
             formats=limits.formats,
-        )  # fmt: skip
+        )
     except LimitError as exc:
         raise ApiError(413, str(exc)) from None
     except InputError as exc:
@@ -145,10 +148,12 @@ def _multipart_file(body: bytes, content_type: str) -> tuple[bytes, str]:
         parts[-1]["data"] += data[start:end]
 
     callbacks = {
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field,
-        "on_header_value": on_header_value, "on_header_end": on_header_end,
+        "on_part_begin": on_part_begin,
+        "on_header_field": on_header_field,
+        "on_header_value": on_header_value,
+        "on_header_end": on_header_end,
         "on_part_data": on_part_data,
-    }  # fmt: skip
+    }
     try:
         parser = MultipartParser(boundary, callbacks)
         parser.write(body)

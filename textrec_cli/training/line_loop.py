@@ -22,16 +22,12 @@ from typing import Any
 import numpy as np
 
 from textrec_cli.data.charsets import LINE_CHARSET
-from textrec_cli.data.line_sources import LINE_DATASETS, load_line_split
+from textrec_cli.data.line_sources import LINE_DATASETS, load_line_split, synthetic_generators
 from textrec_cli.errors import TextrecError
 from textrec_cli.progress import stderr_console, step_progress
-from textrec_cli.training.line_train import (
-    LineTrainConfig,
-    line_metadata,
-    save_final,
-    text_sampler,
-    val_cers,
-)
+from textrec_cli.training.configs import LineTrainConfig
+from textrec_cli.training.line_train import line_metadata, val_cers
+from textrec_cli.training.loop import finish_run
 from textrec_cli.training.run_state import (
     STATE_FILE,
     RunCounters,
@@ -61,7 +57,6 @@ def build_pools(
     config: LineTrainConfig, data_dir: Path, fonts_dir: Path | None, show_progress: bool = True
 ):
     """Training pools by source name, and fixed validation sets by name (one per real folder)."""
-    from textrec_cli.data import synthetic_handwriting
     from textrec_cli.data.synthetic_pack import rendered_lines
     from textrec_cli.training.line_stream import LinePool
 
@@ -100,18 +95,17 @@ def build_pools(
             raise TextrecError(f"{name} has no train lines")
         pools[name] = LinePool(images, texts, config.augment)
     if "synthetic_handwriting" in config.mix:
-        if fonts_dir is None:
-            raise TextrecError("synthetic_handwriting needs fonts: --fonts-dir / TEXTREC_FONTS_DIR")
         if not real_texts and config.lines_dirs:
             real_texts = load_line_split(
                 "real_lines", "train", data_dir, config.height, config.lines_dirs
             )[1]
-        sampler = text_sampler(config, data_dir, real_texts)
+        generators = synthetic_generators(
+            ("train", "val"), data_dir, fonts_dir, config.height, real_texts, config.seed
+        )
         workers = os.cpu_count() or 1
         for split, count in (("train", config.synthetic_lines), ("val", config.val_lines)):
-            generator = synthetic_handwriting.for_split(split, fonts_dir, sampler, config.height)
             images, texts = rendered_lines(
-                generator, count, data_dir, split, config.seed, workers, show_progress
+                generators[split], count, data_dir, split, config.seed, workers, show_progress
             )
             if split == "train":
                 # rendered lines repeat, so they get the same augmentation as real ones
@@ -308,7 +302,7 @@ def train_lines_fast(
             if k.startswith("val_cer")
         },
     }
-    save_final(model, run_dir, metadata, metrics, run)
+    finish_run(model, run_dir, metadata, metrics, run)
     _write_history(run_dir / "history.csv", counters.history)
     return metrics
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -12,54 +10,11 @@ import numpy as np
 
 from textrec_cli import __version__
 from textrec_cli.data.charsets import LINE_CHARSET
-from textrec_cli.data.line_sources import (
-    LINE_DATASETS,
-    line_texts,
-    load_line_split,
-    synthetic_generators,
-)
+from textrec_cli.data.line_sources import LINE_DATASETS, load_line_split, synthetic_generators
 from textrec_cli.data.versions import contribution_metadata
 from textrec_cli.errors import TextrecError
 from textrec_cli.progress import stderr_console
-from textrec_cli.stems import line
-
-
-@dataclass
-class LineTrainConfig:
-    model: str = "crnn"
-    mix: dict[str, float] = field(default_factory=lambda: {"synthetic_handwriting": 1.0})
-    lines_dirs: list[str] = field(default_factory=list)
-    epochs: int = 10
-    steps_per_epoch: int = 200
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    augment: float = 1.0
-    height: int = line.HEIGHT
-    max_width: int = 1600
-    patience: int = 6
-    curriculum_epochs: int = 0  # first N epochs: synthetic weight ramps from 1 down to its mix
-    val_lines: int = 400  # per validation source, for the per-epoch CER
-    time_budget: float | None = None  # seconds; replaces the step-based schedule when set
-    seed: int = 0
-    init_from: str | None = None  # a model whose matching leading layers start this one
-    model_options: dict[str, Any] = field(default_factory=dict)
-    ctc_weight: float = 0.3  # attention models: share of the joint loss on the CTC head
-    label_smoothing: float = 0.1  # attention models
-    freeze_encoder: bool = False  # attention models: keep the (warm-started) encoder fixed
-    # "fit": keras fit over on-the-fly batches; "fast": line_loop (pre-rendered synthesis,
-    # width buckets, one resumable state file, validation every steps_per_epoch steps)
-    recipe: str = "fit"
-    synthetic_lines: int = 20000  # fast: synthetic lines rendered once, augmented per draw
-    buckets: int = 6  # fast: width buckets
-    schedule: str = "cosine"  # fast: cosine over epochs x steps_per_epoch, or rsqrt (no end)
-    warmup_steps: int = 300  # fast
-    threads: int = 0  # fast: TensorFlow intra-op threads (0 = every core), inter-op 1
-    fonts_dir: str | None = None  # fast: where synthesis found its fonts (kept for --resume)
-
-
-def text_sampler(config: LineTrainConfig, data_dir: Path, real_texts: list[str]):
-    """English corpus sentences plus the train transcriptions of the real lines (French)."""
-    return line_texts(data_dir, real_texts, config.seed)
+from textrec_cli.training.configs import LineTrainConfig
 
 
 def line_metadata(config: LineTrainConfig, run_dir: Path, decoder: str = "ctc") -> dict[str, Any]:
@@ -92,26 +47,6 @@ def val_cers(
         hyps = [t for t, _ in reader.read_stems([img for img, _ in pairs])]
         scores[f"val_cer_{name}"] = float(cer([t for _, t in pairs], hyps))
     return scores
-
-
-def save_final(
-    model: Any, run_dir: Path, metadata: dict[str, Any], metrics: dict[str, Any], run: Any
-) -> None:
-    """The run's model folder with its metrics and versions; the W&B run's summary, closed."""
-    import keras
-
-    from textrec_cli.models.store import save_model
-
-    metadata.update(
-        metrics=metrics,
-        keras_version=keras.__version__,
-        backend=keras.backend.backend(),
-        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    )
-    save_model(model, run_dir, metadata)
-    if run is not None:
-        run.summary.update(metrics)
-        run.finish()
 
 
 def build_sources(config: LineTrainConfig, data_dir: Path, fonts_dir: Path | None):
@@ -161,33 +96,32 @@ def train_lines(
     fonts_dir: Path | None = None,
     use_wandb: bool = True,
     resume: bool = False,
+    strategy: str | None = None,
 ) -> dict[str, Any]:
+    """Fit a line model (CTC, or joint CTC-attention) on the configured mix; returns metrics."""
     import keras
 
     import textrec_cli.models.transformer  # noqa: F401  (custom layers, for --resume)
     from textrec_cli.models import ATTENTION_MODELS, build_model
     from textrec_cli.models.ctc import ctc_loss
     from textrec_cli.training.line_batches import AttentionBatches, LineBatches
-    from textrec_cli.training.tracking import WandbMetrics, start_run
+    from textrec_cli.training.loop import FitPlan, finish_run, fit_run
 
     keras.utils.set_random_seed(config.seed)
     train_sources, val_sets = build_sources(config, data_dir, fonts_dir)
     attention = config.model in ATTENTION_MODELS
     batches = (AttentionBatches if attention else LineBatches)(
-        train_sources, config.mix, LINE_CHARSET, config.batch_size, config.steps_per_epoch,
-        config.max_width, config.seed,
-    )  # fmt: skip
-    run_dir.mkdir(parents=True, exist_ok=True)
-    last, state_file = (
-        run_dir / "checkpoints" / "last.keras",
-        run_dir / "checkpoints" / "state.json",
+        train_sources,
+        config.mix,
+        LINE_CHARSET,
+        config.batch_size,
+        config.steps_per_epoch,
+        config.max_width,
+        config.seed,
     )
-    initial_epoch = 0
-    if resume and last.is_file():
-        model = keras.saving.load_model(last, compile=False)
-        initial_epoch = json.loads(state_file.read_text())["epoch"]
-        stderr_console.print(f"resuming from {last} at epoch {initial_epoch}")
-    else:
+    metadata = line_metadata(config, run_dir, "attention" if attention else "ctc")
+
+    def build() -> keras.Model:
         shape = (config.height, None, 1)
         model = build_model(config.model, shape, len(LINE_CHARSET), **config.model_options)
         if config.init_from:
@@ -205,38 +139,29 @@ def train_lines(
         if attention and config.freeze_encoder:
             # train the decoder alone on a finished encoder: ~2x cheaper steps on a CPU
             model.get_layer("encoder").trainable = False
-    total_steps = config.epochs * config.steps_per_epoch
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, total_steps, alpha=0.05, warmup_target=config.learning_rate,
-        warmup_steps=min(300, total_steps // 10),
-    )  # fmt: skip
-    if config.time_budget:
-        schedule = config.learning_rate  # a plain variable the TimeBudget callback drives
-    optimizer = keras.optimizers.Adam(learning_rate=schedule, clipnorm=5.0)
-    if attention:
-        from textrec_cli.models.transformer import smoothed_nll
+        return model
 
-        # joint CTC-attention: the CTC head keeps the encoder's frames aligned to the text
-        model.compile(
-            optimizer=optimizer,
-            loss={"ctc": ctc_loss, "dec": smoothed_nll(config.label_smoothing)},
-            loss_weights={"ctc": config.ctc_weight, "dec": 1.0 - config.ctc_weight},
-        )
-    else:
-        model.compile(optimizer=optimizer, loss=ctc_loss)
-    if initial_epoch and not config.time_budget:
-        model.optimizer.iterations.assign(initial_epoch * config.steps_per_epoch)
-    n_train = {
-        k: len(v.texts) if isinstance(v.texts, list) else "∞" for k, v in train_sources.items()
-    }
-    stderr_console.print(
-        f"training [bold]{config.model}[/bold] ({model.count_params():,} params) on {n_train}, "
-        f"mix {config.mix}, val {[f'{k}:{len(v)}' for k, v in val_sets.items()]} → {run_dir}"
-    )
-    metadata = line_metadata(config, run_dir, "attention" if attention else "ctc")
+    def compile_model(model: keras.Model, learning_rate: object) -> None:
+        optimizer = keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=5.0)
+        if attention:
+            from textrec_cli.models.transformer import smoothed_nll
+
+            # joint CTC-attention: the CTC head keeps the encoder's frames aligned to the text
+            model.compile(
+                optimizer=optimizer,
+                loss={"ctc": ctc_loss, "dec": smoothed_nll(config.label_smoothing)},
+                loss_weights={"ctc": config.ctc_weight, "dec": 1.0 - config.ctc_weight},
+            )
+        else:
+            model.compile(optimizer=optimizer, loss=ctc_loss)
 
     class ValCER(keras.callbacks.Callback):
-        """Greedy-decoded CER on each validation source; `val_cer` is their mean."""
+        """Greedy-decoded CER on each validation source (`val_cer`: their mean); the curriculum's
+        mix for each epoch."""
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            if config.curriculum_epochs and "synthetic_handwriting" in config.mix:
+                batches.set_weights(_curriculum(config, epoch))
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs if logs is not None else {}
@@ -245,57 +170,40 @@ def train_lines(
             logs["val_cer"] = (
                 float(np.mean(list(scores.values()))) if scores else float(logs.get("loss", 0))
             )
-            if config.curriculum_epochs and "synthetic_handwriting" in config.mix:
-                batches.set_weights(_curriculum(config, epoch + 1))
-            state_file.parent.mkdir(parents=True, exist_ok=True)
-            self.model.save(last)
-            state_file.write_text(json.dumps({"epoch": epoch + 1, **logs}))
             stderr_console.print(
                 f"epoch {epoch + 1}: loss {logs.get('loss', 0):.3f} "
                 + " ".join(f"{k} {v:.4f}" for k, v in logs.items() if k.startswith("val_cer"))
             )
 
-    if config.curriculum_epochs and "synthetic_handwriting" in config.mix:
-        batches.set_weights(_curriculum(config, initial_epoch))
-    run = start_run(use_wandb, run_dir, asdict(config), name=run_dir.name)
-    callbacks: list[keras.callbacks.Callback] = [
-        ValCER(),
-        keras.callbacks.ModelCheckpoint(
-            str(run_dir / "checkpoints" / "best.keras"), monitor="val_cer", mode="min",
-            save_best_only=True,
+    total_steps = config.epochs * config.steps_per_epoch
+    sizes = {
+        k: len(v.texts) if isinstance(v.texts, list) else "∞" for k, v in train_sources.items()
+    }
+    plan = FitPlan(
+        build=build,
+        compile=compile_model,
+        schedule=keras.optimizers.schedules.CosineDecay(
+            0.0,
+            total_steps,
+            alpha=0.05,
+            warmup_target=config.learning_rate,
+            warmup_steps=min(300, total_steps // 10),
         ),
-        keras.callbacks.EarlyStopping(
-            monitor="val_cer", mode="min", patience=config.patience, restore_best_weights=True
-        ),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
-    ]  # fmt: skip
-    if run is not None:
-        callbacks.append(WandbMetrics(run))
-    if config.time_budget:
-        from textrec_cli.training.schedules import TimeBudget
-
-        callbacks.insert(0, TimeBudget(config.time_budget, config.learning_rate))
-    # with a time budget the clock ends the run, not the epoch count
-    epochs = 1_000_000 if config.time_budget else config.epochs
-    started = time.time()
-    history = model.fit(
-        batches, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=2
+        train_data=batches,
+        steps_per_epoch=config.steps_per_epoch,
+        monitor="val_cer",
+        callbacks=[ValCER()],
+        describe=f"{sizes}, mix {config.mix}, val {[f'{k}:{len(v)}' for k, v in val_sets.items()]}",
     )
-    best = run_dir / "checkpoints" / "best.keras"
-    if best.is_file():
-        model = keras.saving.load_model(best, compile=False)
+    fit = fit_run(plan, config, run_dir, use_wandb, resume, strategy)
+    lines = fit.metrics()["epochs_run"] * config.steps_per_epoch * config.batch_size
     metrics: dict[str, Any] = {
-        "train_seconds": round(time.time() - started, 1),
-        "epochs_run": len(history.history.get("loss", [])),
-        "train_lines_per_second": round(
-            len(history.history.get("loss", [])) * config.steps_per_epoch * config.batch_size
-            / max(time.time() - started, 1e-9), 2,
-        ),
-    }  # fmt: skip
-    metrics.update(
-        {k: round(v, 4) for k, v in val_cers(model, metadata, run_dir, val_sets).items()}
-    )
-    save_final(model, run_dir, metadata, metrics, run)
+        **fit.metrics(),
+        "train_lines_per_second": round(lines / max(fit.seconds, 1e-9), 2),
+    }
+    scores = val_cers(fit.model, metadata, run_dir, val_sets)
+    metrics.update({k: round(v, 4) for k, v in scores.items()})
+    finish_run(fit.model, run_dir, metadata, metrics, fit.run)
     return metrics
 
 

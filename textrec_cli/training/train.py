@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from textrec_cli import __version__
 from textrec_cli.data import load_char_dataset
-from textrec_cli.progress import stderr_console
-
-
-@dataclass
-class TrainConfig:
-    model: str = "cnn"
-    dataset: str = "synthetic_chars"
-    epochs: int = 10
-    batch_size: int = 128
-    learning_rate: float = 2e-3
-    balance: str = "sampling"  # "sampling" | "weights" | "none"
-    augment: float = 1.0
-    patience: int = 4
-    seed: int = 0
-    max_train_samples: int | None = None
-    init_from: str | None = None  # a .keras file or model folder to start from (fine-tuning)
-    model_options: dict[str, Any] = field(default_factory=dict)
+from textrec_cli.training.configs import TrainConfig
 
 
 @dataclass
@@ -46,33 +28,46 @@ def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
 
 
 def train(
-    config: TrainConfig, data_dir: Path, run_dir: Path, use_wandb: bool = True
+    config: TrainConfig,
+    data_dir: Path,
+    run_dir: Path,
+    use_wandb: bool = True,
+    resume: bool = False,
+    strategy: str | None = None,
 ) -> TrainResult:
+    """Fit `config.model` on `config.dataset`; the model folder lands in `run_dir`."""
     import keras
 
     from textrec_cli.models import build_model
-    from textrec_cli.models.store import save_model
+    from textrec_cli.training.loop import FitPlan, finish_run, fit_run
     from textrec_cli.training.sequence import GlyphSequence
-    from textrec_cli.training.tracking import WandbMetrics, log_sample_predictions, start_run
+    from textrec_cli.training.tracking import log_sample_predictions
 
     keras.utils.set_random_seed(config.seed)
     dataset = load_char_dataset(config.dataset, data_dir)
     train_split, val_split = dataset.splits["train"], dataset.splits.get("val")
     x_train, y_train = train_split.x, train_split.y
     if config.max_train_samples:
-        keep = np.random.default_rng(config.seed).permutation(len(x_train))[
-            : config.max_train_samples
-        ]
+        keep = np.random.default_rng(config.seed).permutation(len(x_train))
+        keep = keep[: config.max_train_samples]
         x_train, y_train = x_train[keep], y_train[keep]
     num_classes = len(dataset.mapping)
-    stderr_console.print(
-        f"training [bold]{config.model}[/bold] on [bold]{config.dataset}[/bold]: "
-        f"{len(x_train)} train / {0 if val_split is None else len(val_split.x)} val, "
-        f"{num_classes} classes → {run_dir}"
-    )
-    model = build_model(config.model, dataset.input_shape, num_classes, **config.model_options)
-    if config.init_from:
-        _load_initial_weights(model, Path(config.init_from))
+
+    def build() -> keras.Model:
+        model = build_model(config.model, dataset.input_shape, num_classes, **config.model_options)
+        if config.init_from:  # fine-tune: same architecture and classes
+            from textrec_cli.training.warm_start import copy_all, load_donor
+
+            copy_all(load_donor(Path(config.init_from)), model)
+        return model
+
+    def compile_model(model: keras.Model, learning_rate: object) -> None:
+        model.compile(
+            optimizer=keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=1e-4),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+
     train_seq = GlyphSequence(
         x_train,
         y_train,
@@ -81,53 +76,31 @@ def train(
         balance=config.balance == "sampling",
         seed=config.seed,
     )
-    steps = max(1, len(train_seq) * config.epochs)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=steps, warmup_target=None, alpha=0.02
-    )
-    model.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=1e-4),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    run = start_run(
-        use_wandb,
-        run_dir,
-        {**asdict(config), "dataset_checksum": dataset.checksum},
-        name=run_dir.name,
-    )
-    monitor = "val_accuracy" if val_split is not None else "accuracy"
-    callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.EarlyStopping(
-            monitor=monitor, mode="max", patience=config.patience, restore_best_weights=True
-        ),
-        keras.callbacks.ModelCheckpoint(
-            str(run_dir / "checkpoints" / "best.keras"),
-            monitor=monitor,
-            mode="max",
-            save_best_only=True,
-        ),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
-    ]
-    if run is not None:
-        callbacks.append(WandbMetrics(run))
-    val_data = None
+    weights = class_weights(y_train, num_classes) if config.balance == "weights" else None
+    val_seq = None
     if val_split is not None:
-        val_data = GlyphSequence(val_split.x, val_split.y, 512, shuffle=False)
-    started = time.time()
-    history = model.fit(
-        train_seq,
-        validation_data=val_data,
-        epochs=config.epochs,
-        class_weight=class_weights(y_train, num_classes) if config.balance == "weights" else None,
-        callbacks=callbacks,
-        verbose=2,
+        val_seq = GlyphSequence(val_split.x, val_split.y, 512, shuffle=False)
+    plan = FitPlan(
+        build=build,
+        compile=compile_model,
+        schedule=keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, decay_steps=max(1, len(train_seq) * config.epochs), alpha=0.02
+        ),
+        train_data=train_seq,
+        steps_per_epoch=len(train_seq),
+        monitor="val_accuracy" if val_split is not None else "accuracy",
+        mode="max",
+        val_data=val_seq,
+        fit_options={"class_weight": weights},
+        tracked={"dataset_checksum": dataset.checksum},
+        describe=f"[bold]{config.dataset}[/bold]: {len(x_train)} train / "
+        f"{0 if val_split is None else len(val_split.x)} val, {num_classes} classes",
     )
+    fit = fit_run(plan, config, run_dir, use_wandb, resume, strategy)
+    model, run = fit.model, fit.run
     metrics: dict[str, float] = {
-        "train_seconds": round(time.time() - started, 1),
-        "epochs_run": len(history.history["loss"]),
-        "train_accuracy": float(history.history["accuracy"][-1]),
+        **fit.metrics(),
+        "train_accuracy": float(fit.history["accuracy"][-1]),
     }
     if val_split is not None:
         probs = model.predict(val_split.x[..., None], batch_size=512, verbose=0)
@@ -150,21 +123,7 @@ def train(
             "checksum": dataset.checksum,
             **{k: v for k, v in dataset.metadata.items() if k in ("source", "subset", "seed")},
         },
-        "metrics": metrics,
         "textrec_version": __version__,
-        "keras_version": keras.__version__,
-        "backend": keras.backend.backend(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    save_model(model, run_dir, metadata)
-    if run is not None:
-        run.summary.update(metrics)
-        run.finish()
+    finish_run(model, run_dir, metadata, metrics, run)
     return TrainResult(run_dir, metrics)
-
-
-def _load_initial_weights(model, path: Path) -> None:
-    """Start from another model's weights (same architecture and classes), e.g. to fine-tune."""
-    from textrec_cli.training.warm_start import copy_all, load_donor
-
-    copy_all(load_donor(path), model)
