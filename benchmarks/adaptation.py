@@ -6,9 +6,17 @@ shuffled once (seeded); the first k adapt the bundled line model (`adapt_lines`,
 `textrec adapt`, with a --minutes budget in --budget minutes), and the same lines after the
 largest k are scored every time (at least --min-score of them): greedy, with the bundled LM,
 and with the LM adapted on the k lines' texts (bundled sources + the k texts, `build_adapted_lm`).
-k runs over --points, capped at "all but --min-score" for a small document.
+k runs over --points, capped at "all but --min-score" for a small document. Replay lines are
+the `train` rows of the three collections (a val hand is never in them); `--set FIELD=VALUE`
+changes one AdaptConfig setting (e.g. `--set replay=0` to measure without replay).
 
     python benchmarks/adaptation.py --hands veuillot,genlis,diderot --points 10,25,50 --minutes 4
+
+Hands side by side (one process each, then one result):
+
+    for h in veuillot genlis diderot poilus copiste:; do python benchmarks/adaptation.py \
+        --hands $h --points 50 --set threads=1 --output /tmp/ad_${h%:}.json & done; wait
+    python benchmarks/adaptation.py --merge /tmp/ad_*.json
 
 Writes benchmarks/results/adaptation.json (after every point, so a cut-short run keeps what it
 measured) and adaptation.png (CER vs lines used, one line per hand).
@@ -115,7 +123,7 @@ def run_hand(
     from textrec_cli.training.adapt import AdaptConfig, LabeledLines, adapt_lines
     from textrec_cli.training.adapt_lm import build_adapted_lm
 
-    base = load_model(settings.BUNDLED_LINE_MODEL)
+    base = load_model(args.base)
     lines = load_hand(hand, int(base.metadata["input_shape"][0]), args.seed)
     n = len(lines.texts)
     points = sorted({min(k, n - args.min_score) for k in args.points if n - args.min_score >= 1})
@@ -136,10 +144,12 @@ def run_hand(
         subset = LabeledLines(lines.images[:k], lines.texts[:k], lines.ids[:k])
         config = AdaptConfig(
             minutes=args.minutes, budget=args.budget, freeze_frontend=args.freeze_frontend,
-            seed=args.seed,
+            seed=args.seed, **args.overrides,
         )  # fmt: skip
-        model, metadata = adapt_lines(subset, settings.BUNDLED_LINE_MODEL, None, config,
-                                      show_progress=args.progress)  # fmt: skip
+        replay_dirs = [SHARED / "data" / name for name in COLLECTIONS]  # val hands: never in train
+        model, metadata = adapt_lines(subset, args.base, None, config,
+                                      show_progress=args.progress,
+                                      replay_dirs=replay_dirs)  # fmt: skip
         adaptation = metadata["adaptation"]
         point: dict[str, Any] = {
             "lines_used": k,
@@ -150,6 +160,8 @@ def run_hand(
             "stopped": adaptation["stopped"],
             "held_back_cer": [adaptation["held_back_cer_base"], adaptation["held_back_cer"]],
             "added_chars": adaptation["added_chars"],
+            "replay_lines": adaptation["replay_lines"],
+            "history": adaptation["history"],  # held-back CER and loss every eval_every steps
         }
         point_lms = dict(lms)
         if args.lm:
@@ -182,6 +194,7 @@ def summarise(result: dict[str, Any], target_lines: int, min_score: int) -> dict
     min(target_lines, all but min_score) lines, a >= 30% mean drop (greedy) over the hands."""
     by_k: dict[int, list[float]] = {}
     target: list[float] = []
+    target_lm: list[float] = []
     for entry in result["hands"]:
         points = entry["points"]
         for p in points:
@@ -189,6 +202,8 @@ def summarise(result: dict[str, Any], target_lines: int, min_score: int) -> dict
         at = [p for p in points if p["lines_used"] == min(target_lines, entry["lines"] - min_score)]
         if at:
             target.append(at[0]["rel_drop_greedy"])
+            if "rel_drop_adapted_lm" in at[0]:
+                target_lm.append(at[0]["rel_drop_adapted_lm"])
     summary: dict[str, Any] = {
         "mean_rel_drop_greedy_by_lines": {
             str(k): round(float(np.mean(v)), 4) for k, v in sorted(by_k.items())
@@ -196,6 +211,10 @@ def summarise(result: dict[str, Any], target_lines: int, min_score: int) -> dict
         "target": f"mean greedy CER drop >= 30% with min({target_lines}, all but 20) lines",
         "target_hands": len(target),
         "target_mean_rel_drop": round(float(np.mean(target)), 4) if target else None,
+        # adapted model + adapted LM against the base model + bundled LM
+        "target_mean_rel_drop_adapted_lm": (
+            round(float(np.mean(target_lm)), 4) if len(target_lm) == len(target) else None
+        ),
     }
     summary["target_met"] = bool(target) and summary["target_mean_rel_drop"] >= 0.30
     return summary
@@ -233,6 +252,9 @@ def main() -> None:
     parser = argument_parser("adaptation", __doc__)
     parser.add_argument("--hands", default="", help="Substrings of hand ids to run (default all).")
     parser.add_argument("--points", default="10,25,50,100")
+    parser.add_argument(
+        "--base", type=Path, default=None, help="Line model to adapt (default: the bundled one)."
+    )
     parser.add_argument("--minutes", type=float, default=10.0, help="Budget per point.")
     parser.add_argument("--budget", choices=("cpu", "wall"), default="cpu")
     parser.add_argument("--min-lines", type=int, default=30)
@@ -243,6 +265,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--progress", action="store_true", help="Show adapt's progress bar.")
     parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+        help="An AdaptConfig field other than the defaults (e.g. replay=0.5), repeatable.",
+    )  # fmt: skip
+    parser.add_argument(
         "--merge", type=Path, nargs="+", help="Only combine these result files into --output."
     )
     args = parser.parse_args()
@@ -251,9 +277,11 @@ def main() -> None:
         merge(args.merge, run, args.min_score)
         return
     args.points = sorted(int(k) for k in args.points.split(","))
-
+    args.overrides = config_overrides(args.overrides)
     from textrec_cli.language.char_lm import lm_training_sources
     from textrec_cli.settings import BUNDLED_LINE_MODEL
+
+    args.base = args.base or BUNDLED_LINE_MODEL
 
     hands = find_hands(args.min_lines)
     wanted = [h.strip() for h in args.hands.split(",") if h.strip()]
@@ -261,7 +289,7 @@ def main() -> None:
         hands = [h for h in hands if any(w in h["id"] for w in wanted)]
     if not hands:
         sys.exit(f"no hand matches {args.hands!r} with >= {args.min_lines} val lines")
-    charset = json_charset(BUNDLED_LINE_MODEL)
+    charset = json_charset(args.base)
     base_sources = {}
     if args.lm:  # what the bundled LM was built from: corpora + the collections' train texts
         os.environ.setdefault("TEXTREC_CORPUS_DIR", str(SHARED / "corpus"))
@@ -271,6 +299,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "all_hands": {h["id"]: len(h["rows"]) for h in find_hands(args.min_lines)},
+        "base_model": model_identity(args.base),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "hands": [],
     }
@@ -304,6 +333,40 @@ def merge(paths: list[Path], run: Run, min_score: int) -> None:
         result.pop(key, None)
     run.finish(result)
     plot(result, run.output.with_suffix(".png"))
+
+
+def config_overrides(pairs: list[str]) -> dict[str, Any]:
+    """--set FIELD=VALUE pairs as AdaptConfig keywords, each value cast to the field's type."""
+    from dataclasses import fields
+
+    from textrec_cli.training.adapt import AdaptConfig
+
+    types = {f.name: type(getattr(AdaptConfig(), f.name)) for f in fields(AdaptConfig)}
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if name not in types:
+            sys.exit(f"--set {pair}: AdaptConfig has no field {name!r}")
+        kind = int if types[name] is type(None) else types[name]
+        out[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    return out
+
+
+def model_identity(model_dir: Path) -> dict[str, Any]:
+    """Which model (and bundled LM decoding settings) a result was measured on: a bundle keeps
+    its version name when a newer checkpoint is promoted on the same day, the sha256 does not."""
+    from textrec_cli.fileio import sha256_file
+    from textrec_cli.settings import BUNDLED_LM
+
+    metadata = json.loads((Path(model_dir) / "metadata.json").read_text(encoding="utf-8"))
+    lm = json.loads((BUNDLED_LM / "lm.json").read_text(encoding="utf-8"))
+    return {
+        "path": str(model_dir), "version": metadata.get("version"),
+        "created": metadata.get("created"),
+        "model_sha256": sha256_file(Path(model_dir) / "model.keras"),
+        "bundled_lm": {k: lm.get(k) for k in ("lm_weight", "word_score", "beam_size")},
+        "bundled_lm_sha256": sha256_file(BUNDLED_LM / "char_lm.binary"),
+    }  # fmt: skip
 
 
 def json_charset(model_dir: Path) -> list[str]:

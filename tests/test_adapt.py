@@ -137,24 +137,59 @@ def test_new_rows_leave_the_base_readings_unchanged(base_model: Path) -> None:
     np.testing.assert_allclose(head[1][-1], old[1][1:].mean() + NEW_ROW_LOG_PRIOR, rtol=1e-6)
 
 
-def test_budget_and_frozen_front_end(workdir: Path, base_model: Path) -> None:
+def test_budget_frozen_layers_replay_and_average(workdir: Path, base_model: Path) -> None:
+    """The budget ends a run; replay lines come only from `train` rows the charset spells;
+    a frozen front end and (freeze_norm) the BatchNorm statistics stay the base model's while
+    the rest trains; the weight average is what is kept."""
+    import keras
+
     from textrec_cli.models.store import load_model
-    from textrec_cli.training.adapt import AdaptConfig, adapt_lines, read_lines_folder
+    from textrec_cli.training.adapt import (
+        AdaptConfig,
+        _ema_update,
+        adapt_lines,
+        read_lines_folder,
+        read_replay_lines,
+    )
 
     lines = read_lines_folder(make_lines_folder(workdir / "mine"), 40, show_progress=False)
     spent = AdaptConfig(minutes=1e-6, batch_size=4)
     _, metadata = adapt_lines(lines, base_model, None, spent, show_progress=False)
     assert metadata["adaptation"]["steps"] == 0 and metadata["adaptation"]["stopped"] == "budget"
 
-    frozen = AdaptConfig(
-        minutes=5, batch_size=4, max_steps=3, freeze_frontend=True, learning_rate=1e-2
+    replay_dir = lines_with_new_char(workdir / "replay")  # 3 lines with NEW_CHAR, 2 `val`
+    replay = read_replay_lines([replay_dir], 40, LINE_CHARSET, count=100)
+    assert len(replay.texts) == 15 - 2 - 3
+    assert all(set(t) <= set(LINE_CHARSET) for t in replay.texts)
+    assert len(read_replay_lines([replay_dir], 40, LINE_CHARSET, count=4).texts) == 4
+    with pytest.raises(InputError, match="no train lines"):
+        read_replay_lines([replay_dir], 40, ["x"], count=4)
+
+    frozen = AdaptConfig(minutes=5, batch_size=4, max_steps=4, eval_every=2, learning_rate=1e-2,
+                         freeze_frontend=True, freeze_norm=True, replay=0.5, replay_lines=6,
+                         ema=0.9)  # fmt: skip
+    model, metadata = adapt_lines(
+        lines, base_model, None, frozen, show_progress=False, replay_dirs=[replay_dir]
     )
-    model, metadata = adapt_lines(lines, base_model, None, frozen, show_progress=False)
-    assert metadata["adaptation"]["frozen_params"] > 0
+    adaptation = metadata["adaptation"]
+    assert adaptation["frozen_params"] > 0 and adaptation["replay_lines"] == 6
+    assert adaptation["steps"] == 4 and adaptation["best_step"] > 0
     base = load_model(base_model).model
     first_conv = next(layer for layer in base.layers if layer.weights)
     same = model.get_layer(first_conv.name).get_weights()[0]
     np.testing.assert_array_equal(same, first_conv.get_weights()[0])
+    norms = [layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms
+    for layer in norms:  # gamma, beta, moving mean and variance: untouched
+        for kept, was in zip(model.get_layer(layer.name).get_weights(), layer.get_weights(),
+                             strict=True):  # fmt: skip
+            np.testing.assert_array_equal(kept, was)
+    head = model.layers[-1].get_weights()[0]
+    assert not np.array_equal(head, base.layers[-1].get_weights()[0])  # the rest did train
+
+    ema = _ema_update(None, [np.ones(3, np.float32)], 0.9)
+    ema = _ema_update(ema, [np.zeros(3, np.float32)], 0.9)
+    np.testing.assert_allclose(ema[0], 0.9)
 
 
 def test_adapted_lm_holds_the_collection_text(workdir: Path) -> None:

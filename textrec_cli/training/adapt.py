@@ -2,13 +2,16 @@
 
 A general model misreads a hand it never saw; every HTR tool (kraken's `ketos train -i`,
 Transkribus, eScriptorium) fixes that by fine-tuning on a few pages of the collection. Settings
-here are for few lines: a low, cosine-decayed learning rate, strong augmentation
-(`augment_line_fast`), early stopping on a deterministic held-back slice of the given lines
-(the base model itself is a candidate, so adapting never returns something worse on that slice),
-optionally a frozen convolutional front end. Characters the base model lacks get new output rows
-(started from the mean character row, made rare). The budget is CPU seconds of this process
-(all threads, `time.process_time`), or wall seconds: on a shared machine CPU time is what a run
-costs, and it does not stretch when other jobs take the cores.
+here are for few lines: a cosine-decayed learning rate, strong augmentation
+(`augment_line_fast`), replay of the base model's kind of lines in every batch (so a few lines
+of one hand do not erase the rest), BatchNorm statistics kept (tiny batches would make them
+noisy), an average of the weights as the candidate, early stopping on a deterministic
+held-back slice of the given lines (the base model itself is a candidate, so adapting never
+returns something worse on that slice), optionally a frozen convolutional front end.
+Characters the base model lacks get new output rows (started from the mean character row, made
+rare). The budget is CPU seconds of this process (all threads, `time.process_time`), or wall
+seconds: on a shared machine CPU time is what a run costs, and it does not stretch when other
+jobs take the cores.
 """
 
 from __future__ import annotations
@@ -41,15 +44,19 @@ class AdaptConfig:
 
     minutes: float = 10.0
     budget: str = "cpu"  # "cpu": process CPU minutes (all threads); "wall": elapsed minutes
-    learning_rate: float = 5e-4  # the rate the bundled model ended its training at
+    learning_rate: float = 1e-3  # peak; about the bundled model's final training rate x 1.5
     batch_size: int = 8  # more, smaller steps per CPU minute
     augment: float = 1.2  # augment_line_fast strength: stronger than training's 1.0
     p_augment: float = 0.95
     held_back: float = 0.2  # share of the lines held back for early stopping
     eval_every: int = 20  # steps between held-back evaluations
-    patience: int = 10  # evaluations without improvement before stopping
+    patience: int = 30  # evaluations without improvement before stopping (a few lines: noisy)
     max_steps: int | None = None  # a hard cap (tests); the budget usually ends the run
     freeze_frontend: bool = False
+    freeze_norm: bool = True  # BatchNorm layers keep the base statistics (inference mode)
+    replay: float = 0.5  # share of each batch drawn from replay_dirs' lines, when given
+    replay_lines: int = 1000  # replay lines sampled (seeded) from the replay folders
+    ema: float = 0.99  # decay of an exponential moving average of the weights (0: none)
     seed: int = 0
     threads: int = 0  # TensorFlow intra-op threads (0: every core)
 
@@ -62,6 +69,8 @@ class AdaptConfig:
             raise TextrecError("--held-back is a share of the lines, between 0 and 1")
         if not self.learning_rate > 0 or self.batch_size < 1 or self.eval_every < 1:
             raise TextrecError("--lr, --batch-size and the evaluation interval must be positive")
+        if not 0 <= self.replay < 1 or not 0 <= self.ema < 1:
+            raise TextrecError("--replay and --ema are between 0 and 1 (0: off)")
 
 
 @dataclass
@@ -116,6 +125,44 @@ def read_lines_folder(folder: Path, height: int, show_progress: bool = True) -> 
             texts.append(text)
             ids.append(("val:" if split == "val" else "") + row["file"])
     return LabeledLines(images, texts, ids, {k: v for k, v in skipped.items() if v})
+
+
+def read_replay_lines(
+    folders: list[Path], height: int, charset: list[str], count: int, seed: int = 0
+) -> LabeledLines:
+    """`count` `train` lines drawn (seeded) from real_lines folders, only lines the charset
+    can spell: the base model's own kind of data, mixed into adapting batches so that a few
+    lines of one hand pull the weights towards that hand without erasing what the rest of the
+    model knows (rehearsal against catastrophic forgetting). Unreadable lines are skipped."""
+    from textrec_cli.data.real_lines import inside_path, read_labels, split_name
+    from textrec_cli.image_io import load_image
+    from textrec_cli.stems.line import line_stem
+
+    known = set(charset) - RESERVED_CHARS
+    candidates = []
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise InputError(f"replay line folder not found: {folder}")
+        for row in read_labels(folder):
+            text = normalize_text(row["text"])
+            if split_name(row.get("split")) == "train" and text and set(text) <= known:
+                candidates.append((folder, row["file"], text))
+    if not candidates:
+        raise InputError(f"no train lines the model can spell in {[str(f) for f in folders]}")
+    rng = np.random.default_rng(seed)
+    images, texts, ids = [], [], []
+    for i in rng.permutation(len(candidates)):
+        if len(texts) >= count:
+            break
+        folder, name, text = candidates[i]
+        try:
+            images.append(line_stem(load_image(inside_path(folder, name)), height))
+        except InputError:
+            continue
+        texts.append(text)
+        ids.append(f"{folder.name}/{name}")
+    return LabeledLines(images, texts, ids)
 
 
 def held_back_split(ids: list[str], share: float) -> tuple[list[int], list[int]]:
@@ -180,6 +227,20 @@ def with_new_classes(model: Any, added: int) -> Any:
     return extended
 
 
+def freeze_norm(model: Any) -> int:
+    """Put every BatchNormalization layer in inference mode (Keras 3: trainable=False): a batch
+    of a few lines of one hand otherwise drags the moving statistics (momentum 0.9) to that
+    batch, and each held-back evaluation reads with noisier statistics than training saw."""
+    import keras
+
+    count = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+            count += 1
+    return count
+
+
 def freeze_frontend(model: Any) -> int:
     """Freeze every weighted layer before the first Dense (the convolutional front end of
     crnn/line_tcn); returns the parameters frozen. Few lines then tune only the sequence part."""
@@ -239,16 +300,29 @@ def _score(model: Any, metadata: dict, images: list, texts: list[str]) -> tuple[
     return cer(texts, hyps), sum(losses) / len(images)
 
 
+def _ema_update(ema: list | None, weights: list, decay: float) -> list:
+    """One step of the weight average, in place (its own copy). Moving towards each weight by
+    its difference keeps a frozen weight exactly as it is (no rounding drift)."""
+    if ema is None:
+        return [np.array(w, copy=True) for w in weights]
+    for average, w in zip(ema, weights, strict=True):
+        average += (1 - decay) * (w - average)
+    return ema
+
+
 def adapt_lines(
     lines: LabeledLines,
     base_dir: Path,
     output: Path | None,
     config: AdaptConfig,
     show_progress: bool = True,
+    replay_dirs: list[Path] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Fine-tune the model at `base_dir` on `lines`; returns (keras model, metadata) and, when
     `output` is given, saves them there as a model folder. metadata["adaptation"] reports the
-    lines used and held back, characters added, steps, budget spent and held-back CER."""
+    lines used and held back, characters added, steps, budget spent and held-back CER.
+    With `replay_dirs` and `config.replay` > 0, that share of every batch is drawn from those
+    folders' `train` lines (read inside the budget)."""
     config.check()
     train_idx, held_idx = held_back_split(lines.ids, config.held_back)
     clock = _Clock(config.budget, config.minutes * 60)
@@ -273,6 +347,8 @@ def adapt_lines(
     keras.utils.set_random_seed(config.seed)
     model = with_new_classes(base.model, len(added))
     frozen = freeze_frontend(model) if config.freeze_frontend else 0
+    if config.freeze_norm:
+        freeze_norm(model)
     optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=5.0)
     model.compile(optimizer=optimizer, loss=ctc_loss)
     metadata = {
@@ -286,11 +362,18 @@ def adapt_lines(
     train_texts = [lines.texts[i] for i in train_idx]
     held_images = [lines.images[i] for i in held_idx]
     held_texts = [lines.texts[i] for i in held_idx]
-    pool = LinePool(train_images, train_texts, config.augment, config.p_augment)
+    pools = {"adapt": LinePool(train_images, train_texts, config.augment, config.p_augment)}
+    weights = {"adapt": 1.0 - config.replay}
+    replayed = 0
+    if config.replay > 0 and replay_dirs:
+        replay = read_replay_lines(
+            replay_dirs, height, base_charset, config.replay_lines, config.seed
+        )
+        pools["replay"] = LinePool(replay.images, replay.texts, 1.0, 0.85)  # as in training
+        weights["replay"] = config.replay
+        replayed = len(replay.texts)
     buckets = max(1, min(4, len(train_texts) // max(4, config.batch_size // 2)))
-    stream = BucketedBatches(
-        {"adapt": pool}, {"adapt": 1.0}, charset, config.batch_size, config.seed, buckets
-    )
+    stream = BucketedBatches(pools, weights, charset, config.batch_size, config.seed, buckets)
     if added:
         stderr_console.print(
             f"adding {len(added)} character(s) the base model lacks: {''.join(added)!r}",
@@ -319,15 +402,24 @@ def adapt_lines(
     )  # fmt: skip
     loss_avg = float("nan")
 
+    ema = None  # the weight average, when config.ema: what is scored and kept
+
     def evaluate(at: int) -> bool:
         """Score the held-back lines; keep the weights if best. True when not improved."""
         nonlocal best, best_weights
+        current = None
+        if ema is not None:
+            current = model.get_weights()
+            model.set_weights(ema)
         cer_now, loss_now = _score(model, metadata, held_images, held_texts)
+        scored = model.get_weights() if current is not None else None
+        if current is not None:
+            model.set_weights(current)
         history.append({"step": at, "cer": round(cer_now, 4), "loss": round(loss_now, 4),
                         "train_loss": round(loss_avg, 4)})  # fmt: skip
         if (cer_now, loss_now) < (best["cer"], best["loss"]):
             best = {"step": at, "cer": cer_now, "loss": loss_now}
-            best_weights = model.get_weights()
+            best_weights = scored if scored is not None else model.get_weights()
             return False
         return True
 
@@ -345,6 +437,8 @@ def adapt_lines(
                 raise TextrecError(f"loss became {loss} at step {step_index + 1}: lower --lr")
             loss_avg = loss if step_index == 0 else 0.9 * loss_avg + 0.1 * loss
             step = step_index + 1
+            if config.ema:
+                ema = _ema_update(ema, model.get_weights(), min(config.ema, step / (step + 10)))
             stale = step % config.eval_every == 0 and evaluate(step)
             if stale and step - best["step"] >= config.patience * config.eval_every:
                 stopped = "early_stopping"
@@ -364,6 +458,7 @@ def adapt_lines(
         "skipped": lines.skipped,
         "added_chars": added,
         "frozen_params": frozen,
+        "replay_lines": replayed,
         "steps": step,
         "stopped": stopped,
         "best_step": best["step"],

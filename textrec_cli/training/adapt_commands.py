@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option(help="cpu: CPU minutes of this process, all threads; wall: elapsed."),
         ] = "cpu",
-        lr: Annotated[float, typer.Option(help="Peak learning rate (cosine-decayed).")] = 5e-4,
+        lr: Annotated[float, typer.Option(help="Peak learning rate (cosine-decayed).")] = 1e-3,
         batch_size: Annotated[int, typer.Option(help="Lines per step.")] = 8,
         augment: Annotated[float, typer.Option(help="Augmentation strength.")] = 1.2,
         held_back: Annotated[
@@ -40,6 +40,23 @@ def register(app: typer.Typer) -> None:
         freeze_frontend: Annotated[
             bool, typer.Option(help="Train only the layers after the convolutional front end.")
         ] = False,
+        freeze_norm: Annotated[
+            bool,
+            typer.Option(help="Keep the base model's BatchNorm statistics (few lines: noisy)."),
+        ] = True,
+        replay_dir: Annotated[
+            list[Path] | None,
+            typer.Option(
+                help="Line folders (labels.tsv) of the base model's kind of data whose `train` "
+                "lines are mixed into every batch so it forgets less; repeatable."
+            ),
+        ] = None,
+        replay: Annotated[
+            float, typer.Option(help="--replay-dir: share of each batch drawn from it.")
+        ] = 0.5,
+        ema: Annotated[
+            float, typer.Option(help="Keep an average of the weights with this decay (0: off).")
+        ] = 0.99,
         max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
         seed: int = 0,
         lm_text: Annotated[
@@ -71,13 +88,14 @@ def register(app: typer.Typer) -> None:
         config = AdaptConfig(
             minutes=minutes, budget=budget, learning_rate=lr, batch_size=batch_size,
             augment=augment, held_back=held_back, max_steps=max_steps,
-            freeze_frontend=freeze_frontend, seed=seed,
+            freeze_frontend=freeze_frontend, freeze_norm=freeze_norm, replay=replay, ema=ema,
+            seed=seed,
         )  # fmt: skip
         config.check()
         base_dir = base or settings.BUNDLED_LINE_MODEL
         height = _model_height(base_dir)
         lines = read_lines_folder(lines_dir, height)
-        _, metadata = adapt_lines(lines, base_dir, output, config)
+        _, metadata = adapt_lines(lines, base_dir, output, config, replay_dirs=replay_dir or [])
         report = {"output": str(output), **metadata["adaptation"]}
         report.pop("history")
         if lm_text:
