@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib.metadata
+import json
 import os
 import platform
 import shutil
@@ -35,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from textrec_cli.fileio import write_json
+from textrec_cli.fileio import sha256_file, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -78,6 +79,7 @@ def timed(command: list[str], repeats: int) -> dict[str, Any]:
         "wall_s": round(statistics.median(r["wall_s"] for r in runs), 3),
         "wall_s_runs": [round(r["wall_s"], 3) for r in runs],
         "cpu_s": round(statistics.median(r["cpu_s"] for r in runs), 3),
+        "cpu_s_runs": [round(r["cpu_s"], 3) for r in runs],
         "peak_rss_mb": round(max(r["rss_mb"] for r in runs), 1),
         "stderr_bytes": max(len(r["stderr"]) for r in runs),
         "stderr_sample": runs[0]["stderr"][:300],
@@ -95,6 +97,20 @@ def val_page() -> Path:
     with open(PAGES / "pages.tsv", encoding="utf-8", newline="") as handle:
         rows = [r for r in csv.DictReader(handle, delimiter="\t") if r["split"] == "val"]
     return PAGES / rows[0]["image"]
+
+
+def bundle_versions() -> dict[str, str]:
+    """The bundled models measured: metadata "version" and the start of the weights' sha256 (a
+    re-promoted line model can keep its version string)."""
+    from textrec_cli import settings
+
+    folders = {"char": settings.BUNDLED_CHAR_MODEL, "line": settings.BUNDLED_LINE_MODEL,
+               "page": settings.BUNDLED_DETECTOR}  # fmt: skip
+    versions = {}
+    for mode, folder in folders.items():
+        meta = json.loads((folder / "metadata.json").read_text())
+        versions[mode] = f"{meta.get('version', '?')} {sha256_file(folder / 'model.keras')[:12]}"
+    return versions
 
 
 def keras_only_copy(folder: Path) -> Path:
@@ -117,6 +133,7 @@ def main() -> None:
     if cases - set(CASES):
         parser.error(f"--cases: unknown {sorted(cases - set(CASES))}; choose from {CASES}")
     from textrec_cli import settings
+    from textrec_cli.serving.lite_recognizer import predict_threads
 
     predict = [*textrec_command(), "predict", "--json"]
     lines, page = val_lines(args.lines), val_page()
@@ -174,11 +191,13 @@ def main() -> None:
         "tesseract": tesseract,
         "lines_speedup_vs_tesseract": round(speedup, 1) if speedup else None,
         "targets": TARGETS,
+        "bundle": bundle_versions(),
         "met": met,
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "typer": importlib.metadata.version("typer"),  # 0.29 validates options with pydantic
+            "litert_threads": predict_threads(),  # per interpreter, $TEXTREC_LITERT_THREADS
             "loadavg_before": [round(x, 2) for x in load_before],
             "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         },  # fmt: skip

@@ -50,10 +50,10 @@ def read_lines(
     threshold: float = 0.5,
 ) -> list[PageLine]:
     """Detect the page's lines, crop and stem each, read them all in one `read_stems` call."""
-    lines = detect_lines(forward, image, metadata, threshold)
+    gray = to_gray_array(image)  # once: the detector and the crops read the same gray page
+    lines = detect_lines(forward, gray, metadata, threshold)
     if not lines:
         return []
-    gray = to_gray_array(image)
     # squeeze, don't refuse: one odd, very thin detection must not fail the whole page
     stems = [line_stem(crop_line(gray, line.polygon), line_height, squeeze=True) for line in lines]
     for line, (text, confidence) in zip(lines, read_stems(stems), strict=True):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 from PIL import Image
@@ -29,6 +30,21 @@ from textrec_cli.serving.runtime import (
     load_exported,
 )
 
+MAX_THREADS = 4  # one `predict` need not spin up every core of a big server
+
+
+def predict_threads() -> int:
+    """LiteRT threads per interpreter for a `predict` call: $TEXTREC_LITERT_THREADS, else this
+    process's cores (at most MAX_THREADS). A CLI call has the machine to itself, and a page's
+    detector and line batch are the longest waits of a read; serving keeps 1 per worker."""
+    value = os.environ.get("TEXTREC_LITERT_THREADS", "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise TextrecError(f"TEXTREC_LITERT_THREADS must be a positive integer, not {value!r}")
+        return int(value)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(MAX_THREADS, cores or 1))
+
 
 def _lm_folder(lm: bool | str | Path | None, runtime: LineRuntime) -> Path | None | bool:
     """`--lm` as `attach_lm` reads it: None = the export's own LM, else the bundled one when
@@ -46,14 +62,19 @@ class LiteRecognizer:
     """`Recognizer`'s interface over LiteRT runtimes; bundled models load on first use."""
 
     def __init__(
-        self, exports: dict[str, Path], mode: str = "auto", lm: bool | str | Path | None = None
+        self,
+        exports: dict[str, Path],
+        mode: str = "auto",
+        lm: bool | str | Path | None = None,
+        threads: int | None = None,
     ) -> None:
         self.exports, self.mode, self.lm = exports, mode, lm
+        self.threads = threads or predict_threads()
         self._runtimes: dict[str, Runtime] = {}
 
     def runtime(self, mode: str) -> Runtime:
         if mode not in self._runtimes:
-            model = load_exported(self.exports[mode])
+            model = load_exported(self.exports[mode], threads=self.threads)
             if isinstance(model, LineRuntime):
                 model.keras_batching = True  # read exactly like the Keras path
                 folder = _lm_folder(self.lm, model)

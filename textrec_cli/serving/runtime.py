@@ -71,10 +71,10 @@ class _Graph:
     shape: tuple[int, ...] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def load(self) -> None:
+    def load(self, threads: int | None = None) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        self.interpreter = Interpreter(str(self.path), num_threads=_threads())
+        self.interpreter = Interpreter(str(self.path), num_threads=threads or _threads())
         with _quiet_first_allocation():
             self.interpreter.allocate_tensors()
 
@@ -96,7 +96,7 @@ class _Graph:
 class ExportedModel:
     """An export folder (see `serving/export.py`): metadata plus one or more graphs."""
 
-    def __init__(self, path: str | Path, verify: bool = True) -> None:
+    def __init__(self, path: str | Path, verify: bool = True, threads: int | None = None) -> None:
         self.path = Path(path)
         meta_file = self.path / METADATA_FILE
         if (self.path / "model.keras").is_file():
@@ -119,7 +119,7 @@ class ExportedModel:
             if verify and sha256_file(graph_path) != entry["sha256"]:
                 raise InputError(f"checksum mismatch for {graph_path}: re-run `textrec export`")
             graph = _Graph(graph_path, list(entry["input_shape"]))
-            graph.load()
+            graph.load(threads)
             self.graphs.append(graph)
         self.graphs.sort(key=lambda g: g.input_shape[2] or 0)
 
@@ -290,8 +290,9 @@ class PageRuntime(ExportedModel):
 Runtime = CharRuntime | LineRuntime | PageRuntime
 
 
-def load_exported(path: str | Path) -> Runtime:
-    """An export folder as the runtime its task needs."""
+def load_exported(path: str | Path, threads: int | None = None) -> Runtime:
+    """An export folder as the runtime its task needs; `threads` per interpreter (default
+    $TEXTREC_LITERT_THREADS, else 1: a serving worker's concurrency is across requests)."""
     meta_file = Path(path) / METADATA_FILE
     task = "char"
     if meta_file.is_file():
@@ -300,7 +301,7 @@ def load_exported(path: str | Path) -> Runtime:
     runtimes = {"char": CharRuntime, "line": LineRuntime, "line_detector": PageRuntime}
     if task not in runtimes:
         raise TextrecError(f"exported model {path} has an unknown task {task!r}")
-    return runtimes[task](path)
+    return runtimes[task](path, threads=threads)
 
 
 class ServingRecognizer:
