@@ -104,6 +104,9 @@ def _main(
 
 
 def main() -> None:
+    from textrec_cli.inference.quiet import quiet_tensorflow_imports
+
+    quiet_tensorflow_imports()  # no TensorFlow/absl/CUDA lines on stderr, whichever command
     app()
 
 

@@ -9,9 +9,12 @@ failed `cuInit` on every machine without a GPU), so the descriptor itself is poi
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.machinery
 import os
 import sys
-from collections.abc import Iterator
+import types
+from collections.abc import Iterator, Sequence
 
 
 @contextlib.contextmanager
@@ -42,3 +45,44 @@ def load_keras_quietly() -> None:
             import tensorflow as tf
 
             tf.config.list_physical_devices()  # where TensorFlow logs cuInit's failure
+
+
+class _SilentLoader(importlib.abc.Loader):
+    """TensorFlow's own loader, run with fd 2 silenced, then its devices listed (cuInit)."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        with native_stderr_silenced():
+            self._loader.exec_module(module)  # type: ignore[attr-defined]
+            module.config.list_physical_devices()
+
+
+class _QuietTensorFlow(importlib.abc.MetaPathFinder):
+    """Finds `tensorflow` once and hands back its spec with a silenced loader: every command
+    (train, evaluate, export, monitor, ...) imports TensorFlow through Keras somewhere deep
+    down, and this keeps its native log lines off stderr without each of them knowing."""
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if name != "tensorflow":
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _SilentLoader(spec.loader)
+        return spec
+
+
+def quiet_tensorflow_imports() -> None:
+    """From now on, TensorFlow's first import in this process happens with fd 2 silenced."""
+    if "tensorflow" not in sys.modules and not any(
+        isinstance(finder, _QuietTensorFlow) for finder in sys.meta_path
+    ):
+        sys.meta_path.insert(0, _QuietTensorFlow())
