@@ -168,3 +168,82 @@ def test_report_only_outputs_are_shown_not_tested(tmp_path):
     own.save(tmp_path)
     with pytest.raises(InputError, match="report_only"):
         load_reference(tmp_path)
+
+
+def test_new_documents_beyond_a_few_known_ones_are_not_drift(monkeypatch):
+    """Eight reference manuscripts (CREMMA-18's case): windows of two *new* manuscripts from
+    the same population often lie outside all eight, which resampling the eight calls drift;
+    the two-level model's predictive t keeps them quiet. A shift of several manuscripts'
+    spread still alarms."""
+    import textrec_cli.monitoring.drift as drift
+
+    reference = Reference.from_records(clustered_records(8, seed=1, lines=60), "m", "eight")
+    windows = [clustered_records(2, seed=200 + i, lines=60) for i in range(10)]
+    alarms = sum(detect_drift(reference, w, replicates=1000).drifted for w in windows)
+    assert alarms <= 1, alarms
+    ink = clustered_records(2, seed=7, lines=60, ink_shift=90.0)
+    shifted = detect_drift(reference, ink, replicates=1000)
+    assert "ink_level" in shifted.drifted_features, shifted.summary
+
+    def levels_say_drift(levels, values, sizes, tested):
+        return levels[0].name, np.zeros(len(values))
+
+    monkeypatch.setattr(drift, "most_plausible", levels_say_drift)  # resampling alone
+    assert sum(detect_drift(reference, w, replicates=1000).drifted for w in windows) >= 3
+
+
+def test_document_levels_count_a_window_document_once():
+    """The same shift is far more surprising spread over ten new documents than in one."""
+    from textrec_cli.monitoring.document_levels import fit_levels, window_p_values
+
+    rng = np.random.default_rng(0)
+    doc_levels = rng.normal(0, 1, 30)
+    values = np.concatenate([lvl + rng.normal(0, 1, 20) for lvl in doc_levels])[None, :]
+    ids = [f"d{i // 20}" for i in range(600)]
+    (level,) = fit_levels(values, ids, ["a"] * 600)
+    assert level.documents == 30 and level.df == 29
+    assert 0.3 < level.between[0] < 0.8 and 0.3 < level.within[0] < 0.7  # normal-score units
+    shifted = values[:, :200] * 0 + 1.5 + rng.normal(0, 1, (1, 200))
+    assert window_p_values(level, shifted, [200])[0] > 0.05  # one unusual document
+    assert window_p_values(level, shifted, [20] * 10)[0] < 0.001  # ten at once: a shift
+
+    two = fit_levels(np.concatenate([values, values[:, :20]], axis=1), ids + ["b0"] * 20,
+                     ["a"] * 600 + ["b"] * 20)  # fmt: skip
+    alone = {lvl.name: lvl for lvl in two}["b"]  # one document: the other group's spread
+    assert alone.df == 2 and alone.between[0] > 0.2
+
+
+def test_calibration_length_term_sees_what_confidence_cannot(tmp_path):
+    """Short readings err more than their confidence says (dropped characters are invisible to
+    it): the length term learns that; a file from before it (no length fields) still loads."""
+    import json
+    from dataclasses import asdict
+
+    from textrec_cli.monitoring.accuracy import load_calibration
+
+    def lines(n, seed, short_share):
+        rng = np.random.default_rng(seed)
+        confidence = rng.uniform(0.3, 1.0, n)
+        reading = np.where(rng.random(n) < short_share, rng.integers(3, 8, n), 40)
+        rate = np.clip(0.8 - 0.7 * confidence + 0.25 * (reading < 10), 0, 1)
+        chars = reading + rng.integers(0, 3, n)
+        return confidence, rng.binomial(chars, rate), chars, reading
+
+    confidence, edits, chars, reading = lines(4000, 0, 0.3)
+    with_length = fit_calibration(confidence, edits, chars, "m", "t", reading_chars=reading)
+    plain = fit_calibration(confidence, edits, chars, "m", "t")
+    assert with_length.length_slope < -0.05 and plain.length_slope == 0.0
+    conf, window_edits, window_chars, window_reading = lines(400, 1, 0.8)  # mostly short
+    records = clustered_records(documents=20, seed=3, lines=20)
+    for record, c, n in zip(records, conf, window_reading, strict=True):
+        record.features["confidence"], record.features["text_length"] = float(c), float(n)
+    measured = window_edits.sum() / window_chars.sum()
+    assert abs(estimate_cer(with_length, records)["estimated_cer"] - measured) < 0.03
+    assert abs(estimate_cer(plain, records)["estimated_cer"] - measured) > 0.05
+
+    payload = asdict(plain)
+    del payload["length_intercept"], payload["length_slope"]
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps(payload))
+    old = load_calibration(path).line_cer(np.array([0.5]), np.array([3.0]))
+    assert old[0] == pytest.approx(plain.line_cer(np.array([0.5]))[0])

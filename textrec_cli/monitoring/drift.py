@@ -10,6 +10,9 @@ compared with). A reference may hold several groups (collections): the window is
 the closest one, in the replicates as in the window, so traffic like any one known collection is
 not drift. Per-feature p-values are adjusted for the number of features (min-p, with the same
 replicates); a drift must also be large enough to matter (a KS distance of `min_effect`).
+Resampling knows only the reference's own documents, so a feature must also pass a two-level
+test of its level against new documents of the best-fitting group (document_levels.py): with
+few reference documents a new one may lie outside all of them and still be ordinary.
 The character histogram (chi-square, Cramér's V) is reported for the reader but does not raise
 the alert: the reference keeps no per-line texts to resample. Nor do the features a reference
 marks `report_only`: the model's outputs (confidence, reading length) on its own training lines
@@ -27,6 +30,7 @@ import numpy as np
 from scipy import stats
 
 from textrec_cli.errors import TextrecError
+from textrec_cli.monitoring.document_levels import GroupLevels, fit_levels, most_plausible
 from textrec_cli.monitoring.documents import DEFAULT_BLOCK, document_ids, document_sizes
 from textrec_cli.monitoring.features import CONTINUOUS_FEATURES
 from textrec_cli.monitoring.records import PredictionRecord
@@ -50,6 +54,7 @@ class FeatureDrift:
     reference_median: float | None = None
     window_median: float | None = None
     change: str = ""  # for a person: "lines 40% wider"
+    document_p_value: float | None = None  # its level vs new documents' (document_levels.py)
 
 
 @dataclass
@@ -66,6 +71,7 @@ class DriftReport:
     window_end: float | None = None
     documents: int = 0  # documents (pages / requests / blocks) the window holds
     closest_group: str = ""  # the reference group (collection) the window is compared with
+    level_group: str = ""  # the group whose new documents the window's levels fit best
     replicates: int = 0
     summary: str = ""  # one sentence for a person
     accuracy: dict[str, Any] | None = None  # the estimated CER (accuracy.py), when calibrated
@@ -131,6 +137,7 @@ class _Prepared:
     cum_counts: np.ndarray  # (groups, features, MAX_BINS) lines <= each edge (padded)
     group_sizes: np.ndarray  # (groups,)
     documents: list[list[np.ndarray]]  # per group: each document's line positions
+    levels: list[GroupLevels]  # per group: the two-level model of document levels
 
 
 def _bin(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -171,6 +178,7 @@ def _prepare_uncached(ref: Reference) -> _Prepared:
     return _Prepared(
         bins, edges, names, group_of_line, cum[:, :, :MAX_BINS],
         np.bincount(group_of_line, minlength=len(names)), documents,
+        fit_levels(values, list(ids), list(groups)),
     )  # fmt: skip
 
 
@@ -310,18 +318,23 @@ def detect_drift(
     adjusted = (1 + (null >= observed[:, None] - 1e-12).sum(axis=1)) / (replicates + 1)
     adjusted[tested] = _adjusted_p_values(observed[tested], null[tested])[1]
     corrected = alpha  # family-wise already: min-p adjustment over the features
+    # and the window's levels must be unlike those of new documents of every group: a feature
+    # drifts only when both tests say so (intersection-union: its p-value is the larger one)
+    level_group, level_p = most_plausible(prep.levels, values, sizes, tested)
+    p_values = np.maximum(adjusted, level_p)
 
     closest_members = prep.group_of_line == closest
     features = []
     for f, name in enumerate(CONTINUOUS_FEATURES):
         ref_values = np.asarray(reference.features[name], float)[closest_members]
         ref_median, win_median = float(np.median(ref_values)), float(np.median(values[f]))
-        drifted = bool(tested[f] and adjusted[f] < alpha and observed[f] >= min_effect)
+        drifted = bool(tested[f] and p_values[f] < alpha and observed[f] >= min_effect)
         features.append(FeatureDrift(
             name, "ks-documents" if tested[f] else "ks-documents (report only)",
-            float(observed[f]), float(adjusted[f]), float(observed[f]),
+            float(observed[f]), float(p_values[f]), float(observed[f]),
             drifted, ref_median, win_median,
             describe_change(name, ref_values, values[f]) if drifted else "",
+            float(level_p[f]),
         ))  # fmt: skip
     window_chars: dict[str, int] = {}
     for record in window:
@@ -342,6 +355,7 @@ def detect_drift(
         window_end=max(r.timestamp for r in window),
         documents=len(sizes),
         closest_group=prep.group_names[closest],
+        level_group=level_group,
         replicates=replicates,
     )
     report.summary = summary_sentence(report)
