@@ -130,3 +130,21 @@ def test_lines_of_a_turned_page_map_back() -> None:
     y, x = map(int, np.argwhere(upright)[0])
     back = _unrotate(PageLine([(x, y)], [(x, y)]), upright.shape[0])
     assert back.polygon == [(41, 7)] and back.baseline == [(41, 7)]
+
+
+def test_a_line_is_cut_by_the_edge_only_where_ink_meets_the_border() -> None:
+    """A page id whose grown outline reaches a white margin stays (Copiste pages lost it); the
+    facing page's writing and the scanner bed, which run off the scan, go."""
+    image = scribbles((800, 600), 60, 50, 14, right=10, seed=2)  # rows run to x=790
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((796, 300, 799, 599), fill=40)  # dark scanner bed along the lower right
+    gray = np.asarray(image, dtype=np.float32)
+
+    def box(x0, y0, x1, y1):
+        return PageLine([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+
+    real = [box(60, 60 + 50 * i - 4, 790, 60 + 50 * i + 16) for i in range(8)]
+    page_id = box(640, 106, 799, 126)  # row 2's end: ink, but the border column is paper
+    facing = box(700, 356, 799, 376)  # row 7's end beside the scanner bed
+    kept = drop_faint(gray, [*real, page_id, facing])
+    assert page_id in kept and facing not in kept

@@ -105,6 +105,10 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
                           / max(sum(r["page_chars"] for r in records), 1), 4),
         "seconds_per_page": round(float(np.mean([r["seconds"] for r in records])), 3)
         if records else 0.0,
+        # CPU time is the fairer speed on a shared machine; None when an engine did not say
+        "cpu_seconds_per_page": round(float(np.mean(cpu)), 3)
+        if (cpu := [r["cpu_seconds"] for r in records if r.get("cpu_seconds") is not None])
+        and len(cpu) == len(records) else None,
     }  # fmt: skip
 
 

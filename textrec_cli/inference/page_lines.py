@@ -7,8 +7,9 @@ the detector's map is one line, after fragments on one baseline (a widely spaced
 closed into one band; a band is grown up and down by the ascender/descender ratios the detector
 was trained with (metadata `band_ratios`) and outlined by its column envelope. Lines whose ink is
 far fainter than the page's (show-through from the back) or that lie on dark scanner bed are
-dropped. Columns are found from vertical gutters between lines. NumPy + scipy.ndimage only: the
-CLI's page mode and serving import this module at start-up.
+dropped. Columns are found from vertical gutters between lines. NumPy and cc3d (connected
+components) only: the CLI's page mode and serving import this module at start-up, and
+scipy.ndimage's import alone cost ~0.45 s of a one-page `predict` (benchmarks/cli_startup.py).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import cc3d
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from textrec_cli.data.page_targets import BAND_DOWN, BAND_UP, BandRatios, band_spacing
 from textrec_cli.data.page_xml import PageLine
@@ -34,6 +35,8 @@ MAX_STEM_PIXELS = 3_000_000  # bounds detector time and memory on a huge, tiny-w
 TILE_OVERLAP = 64  # detector rows shared by neighbouring windows of a tall page
 WORD_GAP = 3.0  # band thicknesses: fragments closer than this on one row are one line
 EDGE_RATIO = 0.5  # handwriting: |dI/dx| >= 0.54 |dI/dy| on 99.5% of the shared pages' lines
+EDGE_INK = 0.01  # share of not-paper border pixels beside a line: the line runs off the scan
+SOLID = 0.3  # share of a box darker than mid-way from its paper to its ink: not strokes
 FAINT = 0.4  # a line whose ink contrast is under this share of the page's median is show-through
 
 # The detector as a function: uint8 page stems (1, H, W, 1) -> band probabilities (1, H/2, W/2, 1).
@@ -175,20 +178,24 @@ def _unrotate(line: PageLine, rotated_h: int) -> PageLine:
 
 
 def drop_faint(gray: np.ndarray, lines: list[PageLine]) -> list[PageLine]:
-    """Drop what is not a line of this page's writing: lines cut by the scan's left or right
-    edge (the facing page), lines whose ink is much fainter than the page's typical line
-    (show-through, stains), whose paper is much darker (scanner bed, a ruler, the binding's
-    shadow), or whose strokes run along the line instead of across it (a page edge, ruling)."""
+    """Drop what is not a line of this page's writing: short lines that run off the scan (ink
+    on the image border beside them: the facing page, the scanner bed), boxes dark over 30% of
+    their area (shadows, stamps; handwriting's stay under a fifth), lines whose ink is much
+    fainter than the page's typical line (show-through, stains), whose paper is much darker
+    (scanner bed, a ruler, the binding's shadow), or whose strokes run along the line instead
+    of across it (a page edge, ruling)."""
     h, w = gray.shape
     kept, stats = [], []
     for line in lines:
         x0, y0, x1, y1 = line.box
-        if (x0 <= 0.005 * w or x1 >= 0.995 * w - 1) and x1 - x0 < 0.3 * w:
-            continue
         crop = gray[y0 : y1 + 1, x0 : x1 + 1]
         if min(crop.shape) < 3:
             continue
         ink, paper = np.percentile(crop[::2, ::2], [3, 90])
+        if x1 - x0 < 0.3 * w and _cut_by_edge(gray, line.box, paper - 0.25 * (paper - ink)):
+            continue
+        if (crop[::2, ::2] < (ink + paper) / 2).mean() > SOLID:
+            continue  # a shadow, a stamp or the scanner bed, not strokes
         across = np.abs(np.diff(crop, axis=1)).mean()
         along = np.abs(np.diff(crop, axis=0)).mean()
         if across < EDGE_RATIO * along:
@@ -204,6 +211,25 @@ def drop_faint(gray: np.ndarray, lines: list[PageLine]) -> list[PageLine]:
     ref_paper = _weighted_median(paper, weights)
     keep = (contrast >= FAINT * ref_contrast) & (paper >= ref_paper - 0.35 * ref_contrast - 30)
     return [line for line, k in zip(kept, keep, strict=True) if k]
+
+
+def _cut_by_edge(gray: np.ndarray, box: tuple[int, int, int, int], level: float) -> bool:
+    """Whether the line runs off the scan: its box reaches a border of the image and the
+    border's pixels beside it are dark (the facing page's writing, the scanner bed). A line
+    whose grown outline only reaches a white margin (a page id in the corner) stays."""
+    h, w = gray.shape
+    x0, y0, x1, y1 = box
+    k = max(2, round(0.004 * max(h, w)))  # the outermost few pixels
+    strips = []
+    if x0 <= 0.005 * w:
+        strips.append(gray[y0 : y1 + 1, :k])
+    if x1 >= 0.995 * w - 1:
+        strips.append(gray[y0 : y1 + 1, -k:])
+    if y0 <= 0.005 * h:
+        strips.append(gray[:k, x0 : x1 + 1])
+    if y1 >= 0.995 * h - 1:
+        strips.append(gray[-k:, x0 : x1 + 1])
+    return any(strip.size and (strip < level).mean() > EDGE_INK for strip in strips)
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
@@ -224,16 +250,15 @@ def bands_to_lines(
     if prob.size == 0 or min(image_size) < 1:
         return []  # nothing to detect on (an extreme-aspect image's map can be empty)
     mask = close_word_gaps(prob > threshold)
-    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    labels = cc3d.connected_components(mask, connectivity=8)
     regions = []
-    for i, box in enumerate(ndimage.find_objects(labels), 1):
-        if box is None:
-            continue
+    boxes = cc3d.statistics(labels)["bounding_boxes"]
+    for i, box in enumerate(boxes[1:], 1):  # 0: the background
         band = labels[box] == i
         width, area = box[1].stop - box[1].start, int(band.sum())
         if width >= MIN_BAND_WIDTH and width >= 3 * area / width:  # 3 band thicknesses
             regions.append((area, (box[0].start, box[1].start), band, prob[box][band].mean()))
-    regions = sorted(regions, key=lambda r: -r[0])[:MAX_LINES]
+    regions = sorted(regions, key=lambda r: (-r[0], r[1]))[:MAX_LINES]  # largest; ties: top-left
     lines = [_region_line(r, factor, image_size, ratios) for r in regions]
     return reading_order([line for line in lines if line is not None])
 
@@ -249,8 +274,31 @@ def close_word_gaps(mask: np.ndarray) -> np.ndarray:
     if gap < 3:
         return mask
     padded = np.pad(mask, ((0, 0), (gap, gap)))
-    closed = ndimage.binary_closing(padded, structure=np.ones((1, gap), dtype=bool))
+    dilated = _window_count(padded, gap) > 0
+    closed = _window_count(dilated, gap) == gap  # erosion of the dilation: a closing
     return closed[:, gap:-gap] | mask
+
+
+def _window_count(mask: np.ndarray, size: int) -> np.ndarray:
+    """How many of the `size` (odd) pixels centred on each one along a row are set (outside
+    the image: unset)."""
+    r = size // 2
+    sums = np.pad(np.cumsum(mask, axis=1, dtype=np.int32), ((0, 0), (r + 1, r)), mode="edge")
+    sums[:, : r + 1] = 0
+    return sums[:, size:] - sums[:, :-size]
+
+
+def _grow(band: np.ndarray, up: int, down: int, side: int) -> np.ndarray:
+    """Pixels with band within `down` rows above or `up` rows below and `side` columns either
+    way (a box dilation, offset vertically), by a summed-area table; zero outside."""
+    h, w = band.shape
+    table = np.zeros((h + up + down + 1, w + 2 * side + 1), dtype=np.int32)
+    table[down + 1 : down + 1 + h, side + 1 : side + 1 + w] = band
+    table = table.cumsum(axis=0).cumsum(axis=1)
+    rows, cols = up + down + 1, 2 * side + 1
+    below, right = table[rows:], table[:, cols:]
+    window = below[:, cols:] - right[:-rows] - below[:, :-cols] + table[:-rows, :-cols]
+    return window > 0
 
 
 def _region_line(region, factor: float, image_size: tuple[int, int], ratios: BandRatios):
@@ -261,9 +309,7 @@ def _region_line(region, factor: float, image_size: tuple[int, int], ratios: Ban
     side = int(np.ceil(0.4 * thickness))
     reach = max(up, down)
     pad = np.pad(band, ((reach + 1, reach + 1), (side + 1, side + 1)))
-    footprint = np.zeros((2 * reach + 1, 2 * side + 1), dtype=np.uint8)
-    footprint[reach - down : reach + up + 1] = 1  # a row is outline if band lies `up` below it
-    grown = ndimage.correlate(pad.astype(np.uint8), footprint, mode="constant") > 0
+    grown = _grow(pad, up, down, side)  # a row is outline if band lies `up` below it
     cols_x, rows_y = _envelope(grown, step=max(2, int(round(thickness))))
     if cols_x.size == 0:
         return None
