@@ -6,7 +6,7 @@ in a large hand, arrives at a very different size when the whole page is squeeze
 writing vanishes, a large hand splits into words. Rows of writing repeat down the page, so the
 autocorrelation of the ink profile of narrow vertical strips peaks at the line spacing; the strips'
 weighted median survives margins, rulers, the scanner bed and a second column. The same profiles
-across the other axis tell a page turned by 90 degrees. NumPy + scipy.ndimage only (fast import).
+across the other axis tell a page turned by 90 degrees. NumPy only (a fast import).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
 WORK_HEIGHT = 640  # the estimate runs on the page at about this size (a few ms)
@@ -33,8 +34,6 @@ class Spacing:
 def ink_map(gray: np.ndarray) -> np.ndarray:
     """Ink darkness relative to the local paper (0 = paper), so a dark scanner bed or a shadowed
     corner counts as paper, not as ink."""
-    from scipy import ndimage
-
     g = gray.astype(np.float32)
     h, w = g.shape
     b = 4  # the paper level varies slowly: find it on 4x4 block maxima, then spread it back
@@ -43,7 +42,7 @@ def ink_map(gray: np.ndarray) -> np.ndarray:
     for i in range(b):
         for j in range(b):
             np.maximum(blocks, padded[i::b, j::b], out=blocks)
-    paper = ndimage.uniform_filter(ndimage.maximum_filter(blocks, size=5), size=7)
+    paper = _box_mean(_box_max(blocks, 5), 7)
     paper = np.repeat(np.repeat(paper, b, axis=0), b, axis=1)[:h, :w]
     return np.clip((paper - g) / np.maximum(paper, 24.0) - 0.12, 0, 1)
 
@@ -122,3 +121,24 @@ def estimate_spacing(
     if not period or strength < 0.2:
         return None
     return Spacing(period / f, strength, rotated)
+
+
+def _box_max(values: np.ndarray, size: int) -> np.ndarray:
+    """Maximum over a size x size box, mirrored at the edges (scipy.ndimage's "reflect")."""
+    r = size // 2
+    padded = np.pad(values, r, mode="symmetric")
+    rows = sliding_window_view(padded, size, axis=0).max(axis=-1)
+    return sliding_window_view(rows, size, axis=1).max(axis=-1)
+
+
+def _box_mean(values: np.ndarray, size: int) -> np.ndarray:
+    """Mean over a size x size box, mirrored at the edges, one axis at a time (in float64,
+    stored as the input's type between the passes, like scipy.ndimage.uniform_filter)."""
+    r = size // 2
+    out = values
+    for axis in (0, 1):
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (r, r)
+        padded = np.pad(out, pad, mode="symmetric").astype(np.float64)
+        out = sliding_window_view(padded, size, axis=axis).mean(axis=-1).astype(values.dtype)
+    return out
