@@ -27,6 +27,7 @@ from textrec_cli.serving.runtime import (
     LineRuntime,
     PageRuntime,
     Runtime,
+    litert_threads,
     load_exported,
 )
 
@@ -37,13 +38,8 @@ def predict_threads() -> int:
     """LiteRT threads per interpreter for a `predict` call: $TEXTREC_LITERT_THREADS, else this
     process's cores (at most MAX_THREADS). A CLI call has the machine to itself, and a page's
     detector and line batch are the longest waits of a read; serving keeps 1 per worker."""
-    value = os.environ.get("TEXTREC_LITERT_THREADS", "").strip()
-    if value:
-        if not value.isdigit() or int(value) < 1:
-            raise TextrecError(f"TEXTREC_LITERT_THREADS must be a positive integer, not {value!r}")
-        return int(value)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(MAX_THREADS, cores or 1))
+    return litert_threads(default=max(1, min(MAX_THREADS, cores or 1)))
 
 
 def _lm_folder(lm: bool | str | Path | None, runtime: LineRuntime) -> Path | None | bool:

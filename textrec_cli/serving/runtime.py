@@ -39,8 +39,15 @@ KERAS_WIDTH_STEP = 64  # the Keras LineReader's batch-width rounding (inference/
 MODE_OF_TASK = {"char": "char", "line": "line", "line_detector": "page"}
 
 
-def _threads() -> int:
-    return int(os.environ.get("TEXTREC_LITERT_THREADS", "1"))
+def litert_threads(default: int = 1) -> int:
+    """LiteRT threads per interpreter: $TEXTREC_LITERT_THREADS, else `default` (serving: 1 per
+    worker, its concurrency is across requests; `predict` passes its own)."""
+    value = os.environ.get("TEXTREC_LITERT_THREADS", "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise TextrecError(f"TEXTREC_LITERT_THREADS must be a positive integer, not {value!r}")
+    return int(value)
 
 
 _NATIVE_LOG_SILENCED = False
@@ -74,7 +81,7 @@ class _Graph:
     def load(self, threads: int | None = None) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        self.interpreter = Interpreter(str(self.path), num_threads=threads or _threads())
+        self.interpreter = Interpreter(str(self.path), num_threads=threads or litert_threads())
         with _quiet_first_allocation():
             self.interpreter.allocate_tensors()
 
