@@ -51,6 +51,43 @@ def test_batches_are_a_function_of_step_and_keep_the_mix() -> None:
     assert stream.padding_fraction(60) < 0.6 * one_bucket.padding_fraction(60)
 
 
+def test_batch_stretch_cuts_padding_and_keeps_the_stretch_spread() -> None:
+    """Augmented lines are stretched towards one random width per batch: little padding, while
+    batch widths (the stretch) still vary from step to step."""
+    rng = np.random.default_rng(1)
+    images = []
+    for w in rng.integers(200, 900, 200):
+        image = np.zeros((40, int(w)), np.uint8)
+        image[12:28, 2 : int(w) - 2] = 255  # ink from edge to edge
+        images.append(image)
+    pools = {"real_lines": LinePool(images, ["ab"] * 200, augment=1.0)}
+    weights = {"real_lines": 1.0}
+    per_line = BucketedBatches(pools, weights, LINE_CHARSET, 16, 0, 6, stretch_batches=False)
+    per_batch = BucketedBatches(pools, weights, LINE_CHARSET, 16, 0, 6)
+    assert per_batch.padding_fraction(40) < 0.5 * per_line.padding_fraction(40)
+    x1, y1 = per_batch.batch(5)
+    x2, y2 = per_batch.batch(5)
+    assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
+    # same bucket, different steps: the batch's width follows its own random stretch
+    ratios = []
+    for step in range(60):
+        x, _ = per_batch.batch(step)
+        ink = x[:, :, :, 0].max(axis=1) > 0
+        ratios.append(ink.sum(axis=1).mean() / x.shape[2])
+    assert np.mean(ratios) > 0.85
+
+
+def test_fast_augmentation_reaches_a_requested_width_within_its_range() -> None:
+    from textrec_cli.data.augment import augment_line_fast
+
+    image = np.zeros((40, 300), np.uint8)
+    image[12:28, 20:280:10] = 255
+    assert augment_line_fast(image, np.random.default_rng(0), 1.0, width=330).shape[1] == 330
+    assert augment_line_fast(image, np.random.default_rng(0), 1.0, width=290).shape[1] == 290
+    # 3x the line's width is past 3 sigma of the stretch: it stops short
+    assert augment_line_fast(image, np.random.default_rng(0), 1.0, width=900).shape[1] < 600
+
+
 def test_fast_augmentation_keeps_height_and_varies_lines() -> None:
     from textrec_cli.data.augment import augment_line_fast
 

@@ -103,22 +103,33 @@ def _pil_affine(image: np.ndarray, matrix: tuple[float, ...], width: int) -> np.
     return np.asarray(out)
 
 
+STRETCH_SIGMA = 0.15  # log-std of the width stretch at strength 1
+MAX_STRETCH = 3.0  # a stretch towards a batch's width stays within 3 sigma of none
+
+
 def augment_line_fast(
-    image: np.ndarray, rng: np.random.Generator, strength: float = 1.0
+    image: np.ndarray, rng: np.random.Generator, strength: float = 1.0, width: int | None = None
 ) -> np.ndarray:
     """Line augmentation for the fast recipe, aimed at writers never seen: slant, x-height
     (scale about the centre line), width stretch, stroke weight, wavy baseline, blur, contrast.
 
     Pillow's C transforms and integer column shifts instead of SciPy's float warps: ~10x
-    cheaper than `augment_line`, so augmenting costs little beside a CPU training step."""
+    cheaper than `augment_line`, so augmenting costs little beside a CPU training step.
+    `width` asks for that output width: the stretch is chosen to reach it (within 3 sigma of
+    no stretch) instead of drawn, so a batch whose target width is itself drawn at random
+    (`line_stream.BucketedBatches`) keeps the stretch's spread without padding its lines."""
     from PIL import Image, ImageFilter
 
     if strength <= 0:
         return image
     h, w = image.shape
     shear = rng.normal(0, 0.2 * strength)
-    stretch = float(np.exp(rng.normal(0, 0.15 * strength)))
+    stretch = float(np.exp(rng.normal(0, STRETCH_SIGMA * strength)))
     scale = float(np.exp(rng.normal(0, 0.08 * strength)))  # ink size within the fixed height
+    if width is not None:
+        bound = MAX_STRETCH * STRETCH_SIGMA * strength
+        wanted = (width - abs(shear) * h) / (w * scale)
+        stretch = float(np.exp(np.clip(np.log(max(wanted, 1e-3)), -bound, bound)))
     new_w = max(8, int(round(w * stretch * scale + abs(shear) * h)))
     # output (x, y) -> input: x_in = (x - cx_out - shear (y - cy)) / (stretch scale) + cx_in
     cy, cx_in, cx_out = (h - 1) / 2, (w - 1) / 2, (new_w - 1) / 2

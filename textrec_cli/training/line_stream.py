@@ -5,6 +5,8 @@ uninterrupted run would, with no data-order state to save. Lines are grouped by 
 buckets (quantiles over all sources), and a batch draws from one bucket, so it pads little; the
 source of each line still follows the mix weights exactly, because a bucket is chosen with the
 probability of its weighted mass and a source within it in proportion to its share there.
+Augmentation's width stretch is drawn once per batch and every line is stretched towards the
+batch's median width times it: random widths per line padded a third of each batch.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from textrec_cli.data.augment import augment_line_fast
+from textrec_cli.data.augment import MAX_STRETCH, STRETCH_SIGMA, augment_line_fast
 from textrec_cli.training.line_batches import pad_batch
 
 
@@ -34,11 +36,29 @@ class LinePool:
     def __post_init__(self) -> None:
         self.widths = np.array([image.shape[1] for image in self.images], dtype=np.int64)
 
-    def draw(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    def draw(
+        self, index: int, rng: np.random.Generator, width: int | None = None
+    ) -> tuple[np.ndarray, str]:
+        """Line `index`, augmented or not; with `width`, stretched towards that width either way
+        (within the augmentation's stretch range), so a batch's lines pad little."""
         image, text = self.images[index], self.texts[index]
         if self.augment > 0 and rng.random() < self.p_augment:
-            image = augment_line_fast(image, rng, self.augment)
+            image = augment_line_fast(image, rng, self.augment, width)
+        elif width is not None and self.augment > 0:
+            image = _stretch_to(image, width, MAX_STRETCH * STRETCH_SIGMA * self.augment)
         return fit_ctc(image, text), text
+
+
+def _stretch_to(image: np.ndarray, width: int, bound: float) -> np.ndarray:
+    """Resize a line's width towards `width`, by at most a factor exp(bound) either way."""
+    from PIL import Image
+
+    ratio = float(np.exp(np.clip(np.log(width / image.shape[1]), -bound, bound)))
+    new_w = max(8, int(round(image.shape[1] * ratio)))
+    if new_w == image.shape[1]:
+        return image
+    resized = Image.fromarray(image).resize((new_w, image.shape[0]), Image.Resampling.BILINEAR)
+    return np.asarray(resized)
 
 
 def ctc_min_width(text: str, frame_px: int = 4) -> int:
@@ -72,6 +92,7 @@ class BucketedBatches:
         seed: int = 0,
         buckets: int = 6,
         max_width: int = 1600,
+        stretch_batches: bool = True,
     ) -> None:
         self.names = [n for n in pools if weights.get(n, 0) > 0 and len(pools[n].texts)]
         if not self.names:
@@ -96,6 +117,8 @@ class BucketedBatches:
         mass = (w / w.sum())[:, None] * frac  # (sources, buckets)
         self.p_bucket = mass.sum(0) / mass.sum()
         self.p_source = mass / np.maximum(mass.sum(0, keepdims=True), 1e-12)
+        strength = max(p.augment for p in self.pools)
+        self.stretch_sigma = STRETCH_SIGMA * strength if stretch_batches else 0.0
         # TensorFlow traces once for variable shapes; JAX/torch compile per shape, so snap wider
         tf = keras.backend.backend() == "tensorflow"
         self.pad = (
@@ -108,10 +131,15 @@ class BucketedBatches:
         rng = np.random.default_rng((self.seed, step))
         bucket = int(rng.choice(len(self.p_bucket), p=self.p_bucket))
         sources = rng.choice(len(self.pools), size=self.batch_size, p=self.p_source[:, bucket])
+        picks = [self.members[s][bucket] for s in sources]
+        picks = [(s, int(m[rng.integers(len(m))])) for s, m in zip(sources, picks, strict=True)]
+        width = None
+        if self.stretch_sigma > 0:  # one random stretch per batch, towards its median width
+            median = float(np.median([self.pools[s].widths[i] for s, i in picks]))
+            width = int(round(median * np.exp(rng.normal(0, self.stretch_sigma))))
         images, texts = [], []
-        for s in sources:
-            members = self.members[s][bucket]
-            image, text = self.pools[s].draw(int(members[rng.integers(len(members))]), rng)
+        for s, i in picks:
+            image, text = self.pools[s].draw(i, rng, width)
             images.append(image)
             texts.append(text)
         # pad_batch squeezes lines over max_width: never below what their text needs
