@@ -8,12 +8,13 @@ Two parts, both on the same real + synthetic mix with augmentation:
    amortised per step, plus the padding fraction. Old: `LineBatches` with synthesis per draw,
    the pooled `line_tcn` and Keras's dense-label CTC. New: `BucketedBatches` over pre-rendered
    lines, the strided `line_tcn`, TensorFlow's native CTC kernel.
-2. End to end: the real `textrec train` command in a subprocess, same shape for both
-   (`--epochs E --steps-per-epoch S --batch-size 32 --val-lines V`), lines/s over the whole
+2. End to end: the real `textrec train` command in a subprocess, the same shape for both
+   (`--steps-per-epoch S --batch-size 32 --val-lines V --time-budget T`, T = `--minutes`, 10 by
+   default: the issue asks for the rate sustained over 10 minutes), lines/s over the whole
    command (start-up included) and over the training loop. The old path runs the code of
-   `--baseline-ref` (a git worktree), so it is the path as it was, not today's `fit`.
-   Then a long fast run of the same shape (`--sustained-steps` per epoch, ~10 minutes here):
-   the issue's target is >= 100 lines/s end to end sustained, and >= 4x the old path.
+   `--baseline-ref` (a git worktree), so it is the path as it was, not today's `fit`; its lines
+   count every epoch it started as whole (an upper bound, in its favour). The issue's targets:
+   >= 100 lines/s end to end for the fast recipe, >= 4x the old path's.
 
 The fast recipe's one-time synthesis (cached under the data dir) is timed separately.
 
@@ -179,23 +180,17 @@ def train_command(
 
 def end_to_end(
     recipe: str,
-    epochs: int,
+    minutes: float,
     steps: int,
     val_lines: int,
     synthetic_lines: int,
     data_dir: Path,
     baseline: Path | None,
 ) -> dict[str, Any]:
-    """The real `textrec train` command, timed from outside (start-up included)."""
+    """The real `textrec train` command for `minutes` of training, timed from outside."""
     run_dir = Path(tempfile.mkdtemp(prefix=f"throughput-{recipe}-"))
-    shape = [
-        "--epochs",
-        str(epochs),
-        "--steps-per-epoch",
-        str(steps),
-        "--val-lines",
-        str(val_lines),
-    ]
+    shape = ["--epochs", "100000", "--steps-per-epoch", str(steps), "--val-lines", str(val_lines)]
+    shape += ["--patience", "100000", "--time-budget", str(minutes * 60)]
     args, env = train_command(recipe, run_dir / "run", shape, synthetic_lines, baseline, data_dir)
     started = time.perf_counter()
     proc = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
@@ -203,7 +198,10 @@ def end_to_end(
     if proc.returncode != 0:
         raise RuntimeError(f"{recipe} run failed: {proc.stderr[-2000:]}")
     metrics = json.loads(proc.stdout.strip().splitlines()[-1])["metrics"]
-    lines = epochs * steps * 32
+    if "lines_seen" in metrics:
+        lines = int(metrics["lines_seen"])
+    else:  # the old fit path: every epoch it began, counted whole
+        lines = int(metrics["epochs_run"]) * steps * 32
     return {
         "command": " ".join(args[2:]),
         "code": str(baseline) if recipe == "fit" and baseline else "current checkout",
@@ -240,16 +238,10 @@ def baseline_worktree(ref: str) -> Path:
 def main() -> None:
     parser = argument_parser("train_throughput", __doc__)
     parser.add_argument("--steps", type=int, default=40, help="breakdown batches per recipe")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--minutes", type=float, default=10.0, help="end-to-end run length")
     parser.add_argument("--steps-per-epoch", type=int, default=60)
     parser.add_argument("--val-lines", type=int, default=50)
     parser.add_argument("--synthetic-lines", type=int, default=2000)
-    parser.add_argument(
-        "--sustained-steps",
-        type=int,
-        default=1150,
-        help="steps per epoch (x --epochs) of a long fast run, ~10 minutes here (0: skip)",
-    )
     parser.add_argument("--baseline-ref", default="cf471bb", help="git ref of the old path")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
     parser.add_argument("--skip-end-to-end", action="store_true")
@@ -271,7 +263,7 @@ def main() -> None:
         result["end_to_end"] = {
             recipe: end_to_end(
                 recipe,
-                args.epochs,
+                args.minutes,
                 args.steps_per_epoch,
                 args.val_lines,
                 args.synthetic_lines,
@@ -281,28 +273,16 @@ def main() -> None:
             for recipe in ("fit", "fast")
         }
         e2e = result["end_to_end"]
-        if args.sustained_steps:
-            e2e["fast_sustained"] = end_to_end(
-                "fast",
-                args.epochs,
-                args.sustained_steps,
-                args.val_lines,
-                args.synthetic_lines,
-                args.data_dir,
-                None,
-            )
-            sustained = e2e["fast_sustained"]["lines_per_second_end_to_end"]
-            result["target"] = {
-                "sustained_lines_per_second_end_to_end": sustained,
-                "sustained_wall_minutes": round(e2e["fast_sustained"]["wall_seconds"] / 60, 1),
-                "at_least_100_lines_per_second": sustained >= 100,
-            }
         for key in ("lines_per_second_end_to_end", "lines_per_second_training"):
             result[f"speedup_{key.removeprefix('lines_per_second_')}"] = round(
                 e2e["fast"][key] / e2e["fit"][key], 2
             )
-        if "target" in result:
-            result["target"]["at_least_4x_end_to_end"] = result["speedup_end_to_end"] >= 4
+        result["target"] = {
+            "minutes": args.minutes,
+            "fast_lines_per_second_end_to_end": e2e["fast"]["lines_per_second_end_to_end"],
+            "at_least_100_lines_per_second": e2e["fast"]["lines_per_second_end_to_end"] >= 100,
+            "at_least_4x_end_to_end": result["speedup_end_to_end"] >= 4,
+        }
     b = result["breakdown"]
     result["speedup_step"] = round(b["fit"]["step_s_per_step"] / b["fast"]["step_s_per_step"], 2)
     result["speedup_data"] = round(b["fit"]["data_s_per_step"] / b["fast"]["data_s_per_step"], 2)
@@ -317,10 +297,8 @@ def main() -> None:
         "train lines/s",
     ):
         table.add_column(column)
-    for recipe, row in [*b.items(), ("fast_sustained", {})]:
+    for recipe, row in b.items():
         e = result.get("end_to_end", {}).get(recipe, {})
-        if not row and not e:
-            continue
         table.add_row(
             recipe,
             *(
