@@ -6,10 +6,11 @@ fixed height: small writing on a big scan is enlarged, a large hand shrunk. Each
 the detector's map is one line, after fragments on one baseline (a widely spaced hand's words) are
 closed into one band; a band is grown up and down by the ascender/descender ratios the detector
 was trained with (metadata `band_ratios`) and outlined by its column envelope. Lines whose ink is
-far fainter than the page's (show-through from the back) or that lie on dark scanner bed are
-dropped. Columns are found from vertical gutters between lines. NumPy and cc3d (connected
-components) only: the CLI's page mode and serving import this module at start-up, and
-scipy.ndimage's import alone cost ~0.45 s of a one-page `predict` (benchmarks/cli_startup.py).
+far fainter than the page's (show-through from the back), that lie on dark scanner bed or past
+the binding (the facing page), or whose contrast is a step rather than strokes are dropped.
+Columns are found from vertical gutters between lines. NumPy and cc3d (connected components)
+only: the CLI's page mode and serving import this module at start-up, and scipy.ndimage's
+import alone cost ~0.45 s of a one-page `predict` (benchmarks/cli_startup.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import cc3d
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from textrec_cli.data.page_targets import BAND_DOWN, BAND_UP, BandRatios, band_spacing
 from textrec_cli.data.page_xml import PageLine
@@ -38,6 +39,13 @@ EDGE_RATIO = 0.5  # handwriting: |dI/dx| >= 0.54 |dI/dy| on 99.5% of the shared 
 EDGE_INK = 0.01  # share of not-paper border pixels beside a line: the line runs off the scan
 SOLID = 0.3  # share of a box darker than mid-way from its paper to its ink: not strokes
 FAINT = 0.4  # a line whose ink contrast is under this share of the page's median is show-through
+NESTED = 0.6  # share of a short line's box inside a long line's box: maybe a tall letter's band
+OUTLINED = 0.45  # ... and this share inside its outline: a tall letter (else a short line beside)
+CONFIDENT = 0.8  # mean band probability of a short line kept beside a long one (whole lines: ~0.9)
+STROKES = 0.035  # mean |dI/dx| per unit of a line's ink contrast: >= 0.041 on 2,366 lines found
+# on the shared pages (copiste val, pages_more val + train); a sheet's edge on card, a smudge less
+PAGE_EDGE = 0.6  # share of rows dark near a column: a page edge or the binding, not writing
+EDGE_ZONE = 0.2  # page edges are looked for in this share of the width on either side
 
 # The detector as a function: uint8 page stems (1, H, W, 1) -> band probabilities (1, H/2, W/2, 1).
 # A Keras model (`keras_forward`) and an exported LiteRT graph (serving) both fit, so the page
@@ -148,26 +156,66 @@ def _detect_at(
     h, w = gray.shape
     prob, factor = band_map(forward, gray, tall, window)
     lines = bands_to_lines(prob, factor, (w, h), ratios, threshold)
-    return drop_faint(gray, drop_nested(lines))
+    return drop_faint(gray, drop_beyond_edges(gray, drop_nested(lines)))
 
 
 def drop_nested(lines: list[PageLine]) -> list[PageLine]:
     """Drop a short line lying mostly inside a much longer one's box (a tall letter's separate
-    band); slanted neighbours' boxes overlap a lot too, but they are as long as each other."""
-    kept: list[PageLine] = []
+    band), unless it is confidently detected and mostly outside the longer line's outline: a
+    slanted line's box also covers the short last line of a paragraph beside its low end
+    (pages_more: "roche.", "&c"), and slanted neighbours' boxes overlap, but they are as long."""
+    kept: list[tuple[PageLine, tuple[int, int, int, int]]] = []
     area = lambda b: (b[2] - b[0] + 1) * (b[3] - b[1] + 1)  # noqa: E731
-    for line in sorted(lines, key=lambda ln: -area(ln.box)):
-        x0, y0, x1, y1 = line.box
+    for line, (x0, y0, x1, y1) in sorted(((ln, ln.box) for ln in lines), key=lambda p: -area(p[1])):
         inside = any(
             (x1 - x0) < 0.35 * (k[2] - k[0])
             and max(0, min(x1, k[2]) - max(x0, k[0]) + 1)
             * max(0, min(y1, k[3]) - max(y0, k[1]) + 1)
-            >= 0.6 * area(line.box)
-            for k in (kept_line.box for kept_line in kept)
+            >= NESTED * area((x0, y0, x1, y1))
+            and (
+                (line.confidence or 0.0) < CONFIDENT
+                or _covered((x0, y0, x1, y1), long.polygon) >= OUTLINED
+            )
+            for long, k in kept
         )
         if not inside:
-            kept.append(line)
-    return reading_order(kept)
+            kept.append((line, (x0, y0, x1, y1)))
+    return reading_order([line for line, _ in kept])
+
+
+def _covered(box: tuple[int, int, int, int], polygon: list[tuple[int, int]]) -> float:
+    """Share of a box's pixels inside a polygon."""
+    x0, y0, x1, y1 = box
+    mask = Image.new("1", (x1 - x0 + 1, y1 - y0 + 1), 0)
+    ImageDraw.Draw(mask).polygon([(x - x0, y - y0) for x, y in polygon], fill=1)
+    return float(np.asarray(mask, dtype=bool).mean())
+
+
+def page_edges(gray: np.ndarray) -> tuple[float, float]:
+    """(left, right) x of the innermost vertical page edge near each side (the binding's dark
+    line, the sheet's edge on a dark scanner bed), or (-1, w) where there is none. A column
+    counts as an edge when ink lies within 3 px of it on PAGE_EDGE of the rows: writing puts
+    ink near at most 31% of a column's rows on the shared val pages, an edge near nearly all.
+    Only the outer EDGE_ZONE is searched: a spread's gutter mid-scan is no side's edge."""
+    h, w = gray.shape
+    rows = gray[:: max(1, h // 400)]
+    paper, ink = np.percentile(rows[:, :: max(1, w // 400)], [90, 1])
+    dark = rows < paper - 0.5 * (paper - ink)
+    share = (_window_count(dark, 7) > 0).mean(axis=0)
+    edges = np.flatnonzero(share >= PAGE_EDGE)
+    left = edges[edges < EDGE_ZONE * w]
+    right = edges[edges > (1 - EDGE_ZONE) * w]
+    return float(left.max()) if left.size else -1.0, float(right.min()) if right.size else float(w)
+
+
+def drop_beyond_edges(gray: np.ndarray, lines: list[PageLine]) -> list[PageLine]:
+    """Drop lines centred beyond a page edge near the scan's side: the facing page's writing
+    that shows past the binding (pages_more's scans hold a strip of it), or marks on the scanner
+    bed. A line of this page that runs into the binding keeps its centre on the page."""
+    if not lines:
+        return lines
+    left, right = page_edges(gray)
+    return [ln for ln in lines if left < (ln.box[0] + ln.box[2]) / 2 < right]
 
 
 def _unrotate(line: PageLine, rotated_h: int) -> PageLine:
@@ -182,8 +230,9 @@ def drop_faint(gray: np.ndarray, lines: list[PageLine]) -> list[PageLine]:
     on the image border beside them: the facing page, the scanner bed), boxes dark over 30% of
     their area (shadows, stamps; handwriting's stay under a fifth), lines whose ink is much
     fainter than the page's typical line (show-through, stains), whose paper is much darker
-    (scanner bed, a ruler, the binding's shadow), or whose strokes run along the line instead
-    of across it (a page edge, ruling)."""
+    (scanner bed, a ruler, the binding's shadow), whose strokes run along the line instead
+    of across it (a page edge, ruling), or whose contrast is one step, not strokes (the sheet's
+    lower edge on a card mount, a smudge: little change across the line for its contrast)."""
     h, w = gray.shape
     kept, stats = [], []
     for line in lines:
@@ -198,7 +247,7 @@ def drop_faint(gray: np.ndarray, lines: list[PageLine]) -> list[PageLine]:
             continue  # a shadow, a stamp or the scanner bed, not strokes
         across = np.abs(np.diff(crop, axis=1)).mean()
         along = np.abs(np.diff(crop, axis=0)).mean()
-        if across < EDGE_RATIO * along:
+        if across < EDGE_RATIO * along or across < STROKES * (paper - ink):
             continue
         kept.append(line)
         stats.append((float(paper - ink), float(paper)))
