@@ -131,8 +131,8 @@ class BucketedBatches:
         rng = np.random.default_rng((self.seed, step))
         bucket = int(rng.choice(len(self.p_bucket), p=self.p_bucket))
         sources = rng.choice(len(self.pools), size=self.batch_size, p=self.p_source[:, bucket])
-        picks = [self.members[s][bucket] for s in sources]
-        picks = [(s, int(m[rng.integers(len(m))])) for s, m in zip(sources, picks, strict=True)]
+        members = [self.members[s][bucket] for s in sources]
+        picks = [(s, int(m[rng.integers(len(m))])) for s, m in zip(sources, members, strict=True)]
         width = None
         if self.stretch_sigma > 0:  # one random stretch per batch, towards its median width
             median = float(np.median([self.pools[s].widths[i] for s, i in picks]))
