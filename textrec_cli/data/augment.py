@@ -107,6 +107,24 @@ STRETCH_SIGMA = 0.15  # log-std of the width stretch at strength 1
 MAX_STRETCH = 3.0  # a stretch towards a batch's width stays within 3 sigma of none
 
 
+def _bounded_stretch(wanted: float, strength: float) -> float:
+    """`wanted` clipped to within MAX_STRETCH sigma of no stretch (log scale)."""
+    bound = MAX_STRETCH * STRETCH_SIGMA * strength
+    return float(np.exp(np.clip(np.log(max(wanted, 1e-3)), -bound, bound)))
+
+
+def stretch_to_width(image: np.ndarray, width: int, strength: float = 1.0) -> np.ndarray:
+    """Resize a line's width towards `width`, as far as `augment_line_fast`'s stretch range
+    at `strength` allows (a line drawn without augmentation, in a stretched batch)."""
+    from PIL import Image
+
+    new_w = max(8, int(round(image.shape[1] * _bounded_stretch(width / image.shape[1], strength))))
+    if new_w == image.shape[1]:
+        return image
+    resized = Image.fromarray(image).resize((new_w, image.shape[0]), Image.Resampling.BILINEAR)
+    return np.asarray(resized)
+
+
 def augment_line_fast(
     image: np.ndarray, rng: np.random.Generator, strength: float = 1.0, width: int | None = None
 ) -> np.ndarray:
@@ -127,9 +145,7 @@ def augment_line_fast(
     stretch = float(np.exp(rng.normal(0, STRETCH_SIGMA * strength)))
     scale = float(np.exp(rng.normal(0, 0.08 * strength)))  # ink size within the fixed height
     if width is not None:
-        bound = MAX_STRETCH * STRETCH_SIGMA * strength
-        wanted = (width - abs(shear) * h) / (w * scale)
-        stretch = float(np.exp(np.clip(np.log(max(wanted, 1e-3)), -bound, bound)))
+        stretch = _bounded_stretch((width - abs(shear) * h) / (w * scale), strength)
     new_w = max(8, int(round(w * stretch * scale + abs(shear) * h)))
     # output (x, y) -> input: x_in = (x - cx_out - shear (y - cy)) / (stretch scale) + cx_in
     cy, cx_in, cx_out = (h - 1) / 2, (w - 1) / 2, (new_w - 1) / 2

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from textrec_cli.data.augment import MAX_STRETCH, STRETCH_SIGMA, augment_line_fast
+from textrec_cli.data.augment import STRETCH_SIGMA, augment_line_fast, stretch_to_width
 from textrec_cli.training.line_batches import pad_batch
 
 
@@ -45,20 +45,8 @@ class LinePool:
         if self.augment > 0 and rng.random() < self.p_augment:
             image = augment_line_fast(image, rng, self.augment, width)
         elif width is not None and self.augment > 0:
-            image = _stretch_to(image, width, MAX_STRETCH * STRETCH_SIGMA * self.augment)
+            image = stretch_to_width(image, width, self.augment)
         return fit_ctc(image, text), text
-
-
-def _stretch_to(image: np.ndarray, width: int, bound: float) -> np.ndarray:
-    """Resize a line's width towards `width`, by at most a factor exp(bound) either way."""
-    from PIL import Image
-
-    ratio = float(np.exp(np.clip(np.log(width / image.shape[1]), -bound, bound)))
-    new_w = max(8, int(round(image.shape[1] * ratio)))
-    if new_w == image.shape[1]:
-        return image
-    resized = Image.fromarray(image).resize((new_w, image.shape[0]), Image.Resampling.BILINEAR)
-    return np.asarray(resized)
 
 
 def ctc_min_width(text: str, frame_px: int = 4) -> int:
